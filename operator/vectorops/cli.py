@@ -1,0 +1,99 @@
+"""The `vectorops` command: operator, crds, dev, controlplane."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+from pathlib import Path
+
+
+def _crds(args: argparse.Namespace) -> int:
+    from vectorops.operator.api.crdgen import render_all
+
+    out = Path(args.output)
+    rendered = render_all()
+    if args.check:
+        stale = []
+        for name, text in rendered.items():
+            path = out / name
+            current = path.read_text() if path.exists() else ""
+            if current != text:
+                stale.append(name)
+                sys.stdout.writelines(
+                    difflib.unified_diff(current.splitlines(True), text.splitlines(True), str(path), f"{path} (generated)")
+                )
+        extra = sorted(p.name for p in out.glob("vectorops.io_*.yaml") if p.name not in rendered)
+        if stale or extra:
+            print(f"\ncrds/ is stale ({', '.join(stale + extra)}): run `make crds` and commit", file=sys.stderr)
+            return 1
+        print(f"crds/ is up to date ({len(rendered)} CRDs)")
+        return 0
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in rendered.items():
+        (out / name).write_text(text)
+    for p in out.glob("vectorops.io_*.yaml"):
+        if p.name not in rendered:
+            p.unlink()
+    print(f"wrote {len(rendered)} CRDs to {out}")
+    return 0
+
+
+def _operator(args: argparse.Namespace) -> int:
+    from vectorops.operator.main import main
+    from vectorops.operator.settings import OperatorSettings
+
+    overrides = {}
+    if args.namespace:
+        overrides["namespaces"] = args.namespace
+    if args.default_store:
+        overrides["default_store"] = args.default_store
+    main(OperatorSettings(**overrides))
+    return 0
+
+
+def _dev(args: argparse.Namespace) -> int:
+    from vectorops.operator.devenv.dev import default_paths, run_dev
+
+    workdir, examples, crds = default_paths()
+    return run_dev(workdir, Path(args.examples) if args.examples else examples, crds)
+
+
+def _controlplane(args: argparse.Namespace) -> int:
+    from vectorops.operator.devenv.binaries import ensure_binaries
+
+    bins = ensure_binaries()
+    print(f"etcd={bins.etcd}\nkube-apiserver={bins.kube_apiserver}\nkubectl={bins.kubectl}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vectorops", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("operator", help="run the operator (settings from VECTOROPS_* env vars)")
+    p.add_argument("-n", "--namespace", action="append", help="watch this namespace (repeatable); default all")
+    p.add_argument("--default-store", help="VectorStore for resources that name none")
+    p.set_defaults(func=_operator)
+
+    p = sub.add_parser("crds", help="generate the CRD YAML from the models")
+    p.add_argument("-o", "--output", default="crds", help="directory (default: crds)")
+    p.add_argument("--check", action="store_true", help="fail with a diff if the directory is stale")
+    p.set_defaults(func=_crds)
+
+    p = sub.add_parser("dev", help="local control plane + operator + examples, until Ctrl-C")
+    p.add_argument("--examples", help="manifests to apply (default: examples/quickstart)")
+    p.set_defaults(func=_dev)
+
+    p = sub.add_parser("controlplane", help="build (if needed) and print the control-plane binaries")
+    p.set_defaults(func=_controlplane)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

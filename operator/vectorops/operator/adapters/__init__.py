@@ -1,0 +1,1 @@
+"""I/O behind small interfaces: Kubernetes reads, Qdrant probes. Reconcilers depend on the Protocols."""

@@ -1,0 +1,77 @@
+"""Reading objects the reconcilers depend on. Secret values are read only where needed and never logged."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from typing import Protocol
+
+import kubernetes
+from kubernetes.client import ApiClient, CoreV1Api, CustomObjectsApi
+from kubernetes.client.exceptions import ApiException
+
+from vectorops.operator.api.kinds import GROUP, VERSION
+
+
+class KubeReader(Protocol):
+    async def secret_keys(self, namespace: str, name: str) -> frozenset[str] | None:
+        """The Secret's data keys, or None when the Secret does not exist."""
+        ...
+
+    async def secret_value(self, namespace: str, name: str, key: str) -> str | None:
+        """One decoded value, or None when the Secret or key does not exist."""
+        ...
+
+    async def custom_object_exists(self, plural: str, namespace: str, name: str) -> bool:
+        """Whether a vectorops.io object exists."""
+        ...
+
+
+def load_api_client() -> ApiClient:
+    """In-cluster credentials when running in a pod, else KUBECONFIG / ~/.kube/config."""
+    try:
+        kubernetes.config.load_incluster_config()
+    except kubernetes.config.ConfigException:
+        kubernetes.config.load_kube_config()
+    return ApiClient()
+
+
+class KubernetesReader:
+    """KubeReader over the official client; its blocking calls run in worker threads."""
+
+    def __init__(self, api: ApiClient) -> None:
+        self._core = CoreV1Api(api)
+        self._custom = CustomObjectsApi(api)
+
+    async def _read_secret_data(self, namespace: str, name: str) -> dict[str, str] | None:
+        try:
+            secret = await asyncio.to_thread(self._core.read_namespaced_secret, name, namespace)
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+        data: dict[str, str] = dict(secret.data or {})
+        for key, value in (secret.string_data or {}).items():
+            data[key] = base64.b64encode(value.encode()).decode()
+        return data
+
+    async def secret_keys(self, namespace: str, name: str) -> frozenset[str] | None:
+        data = await self._read_secret_data(namespace, name)
+        return None if data is None else frozenset(data)
+
+    async def secret_value(self, namespace: str, name: str, key: str) -> str | None:
+        data = await self._read_secret_data(namespace, name)
+        if data is None or key not in data:
+            return None
+        return base64.b64decode(data[key]).decode()
+
+    async def custom_object_exists(self, plural: str, namespace: str, name: str) -> bool:
+        try:
+            await asyncio.to_thread(
+                self._custom.get_namespaced_custom_object, GROUP, VERSION, namespace, plural, name
+            )
+        except ApiException as e:
+            if e.status == 404:
+                return False
+            raise
+        return True

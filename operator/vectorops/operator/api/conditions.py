@@ -1,0 +1,59 @@
+"""Status conditions shaped like metav1.Condition, and the named reasons the operator uses."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import Field
+
+from vectorops.operator.api.base import CRDModel
+
+REASON_PATTERN = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
+
+
+class ConditionStatus(StrEnum):
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+class ConditionType(StrEnum):
+    """Condition types. ``Ready`` is the summary that kubectl wait, kstatus and Argo CD read."""
+
+    READY = "Ready"
+    REFERENCES = "ReferencesResolved"
+    COLLECTION = "Collection"
+    SCHEMA = "Schema"
+    ALERTS = "Alerts"
+
+
+class Reason(StrEnum):
+    """Machine-readable reasons (CamelCase, as Kubernetes expects)."""
+
+    RECONCILING = "Reconciling"
+    RESOLVED = "Resolved"
+    STORE_NOT_FOUND = "StoreNotFound"
+    SECRET_NOT_FOUND = "SecretNotFound"
+    SECRET_KEY_NOT_FOUND = "SecretKeyNotFound"
+    MODEL_NOT_FOUND = "EmbeddingModelNotFound"
+    INVALID_SPEC = "InvalidSpec"
+    RECONCILER_PENDING = "ReconcilerNotAvailable"
+    BACKEND_UNREACHABLE = "BackendUnreachable"
+
+
+class Condition(CRDModel):
+    """The state of one aspect of the resource (metav1.Condition)."""
+
+    type: str = Field(max_length=316)
+    """Type of condition in CamelCase, e.g. Ready."""
+    status: ConditionStatus
+    """True, False or Unknown."""
+    reason: str = Field(min_length=1, max_length=1024, pattern=REASON_PATTERN)
+    """A CamelCase word saying why the condition is in its status."""
+    message: str = Field(default="", max_length=32768)
+    """A human readable explanation: what happened and what to change."""
+    last_transition_time: datetime
+    """When the status last changed."""
+    observed_generation: int | None = Field(default=None, ge=0)
+    """The metadata.generation the condition was computed from."""

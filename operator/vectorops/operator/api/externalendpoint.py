@@ -1,0 +1,198 @@
+"""ExternalModelEndpoint: a route in the gateway to a hosted model API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import ConfigDict, Field
+
+from vectorops.operator.api.base import CRDModel, Rule, SecretKeyRef, cel
+from vectorops.operator.api.vectorstore import HTTP_URL_RULE
+from vectorops.operator.api.status import StatusBase
+
+
+class ApiStyle(StrEnum):
+    """Wire protocol of the provider."""
+
+    OPENAI = "openai"
+    TEI = "tei"
+    OLLAMA = "ollama"
+
+
+class Capability(StrEnum):
+    EMBEDDINGS = "embeddings"
+    CHAT = "chat"
+
+
+class AuthType(StrEnum):
+    NONE = "none"
+    BEARER = "bearer"
+    HEADER = "header"
+
+
+class AuthSpec(CRDModel):
+    """How the gateway authenticates to the provider. The key stays in a Secret."""
+
+    model_config = ConfigDict(
+        json_schema_extra=cel(
+            Rule(
+                "self.type == 'none' || has(self.secretRef)",
+                "auth.secretRef is required when auth.type is bearer or header",
+                field_path=".secretRef",
+            ),
+            Rule(
+                "self.type != 'none' || !has(self.secretRef)",
+                "auth.secretRef is set but auth.type is none: set type bearer or header",
+                field_path=".type",
+            ),
+        )
+    )
+
+    type: AuthType = AuthType.NONE
+    """none, bearer (Authorization: Bearer <key>) or header (<headerName>: <key>)."""
+    secret_ref: SecretKeyRef | None = None
+    """Secret key holding the API key."""
+    header_name: str = Field(default="Authorization", max_length=128, pattern=r"^[A-Za-z0-9-]+$")
+    """Header carrying the key (type header)."""
+
+
+class ModelMapping(CRDModel):
+    """A model name the gateway exposes and the provider's name for it."""
+
+    name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][\w.:/-]*$")
+    """Name clients use in the request's model field."""
+    upstream_model: str | None = Field(default=None, max_length=256)
+    """Name sent to the provider (default: name)."""
+    capability: Capability = Capability.EMBEDDINGS
+    """What the model does."""
+    dimensions: int | None = Field(default=None, ge=1, le=65536)
+    """Expected embedding dimension; the health probe checks it."""
+
+
+class Timeouts(CRDModel):
+    """Timeouts of calls to the provider."""
+
+    model_config = ConfigDict(
+        json_schema_extra=cel(
+            Rule("self.connectSeconds <= self.requestSeconds",
+                 "timeouts.connectSeconds must not exceed timeouts.requestSeconds")
+        )
+    )
+
+    connect_seconds: float = Field(default=5.0, gt=0, le=60)
+    """TCP/TLS connect timeout."""
+    request_seconds: float = Field(default=60.0, gt=0, le=600)
+    """Whole request timeout."""
+
+
+class RetrySpec(CRDModel):
+    """Retries with exponential backoff and jitter on 429/5xx/connection errors."""
+
+    model_config = ConfigDict(
+        json_schema_extra=cel(
+            Rule("self.initialBackoffMs <= self.maxBackoffMs",
+                 "retries.initialBackoffMs must not exceed retries.maxBackoffMs")
+        )
+    )
+
+    max_attempts: int = Field(default=3, ge=1, le=10)
+    """Attempts in all, the first included."""
+    initial_backoff_ms: int = Field(default=200, ge=0, le=60000)
+    """Backoff before the first retry."""
+    max_backoff_ms: int = Field(default=5000, ge=0, le=300000)
+    """Backoff cap."""
+
+
+class FailoverSpec(CRDModel):
+    """Membership in a failover group: lower priority values are tried first."""
+
+    group: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    """Endpoints sharing a group and model name back each other up."""
+    priority: int = Field(default=100, ge=0, le=1000)
+    """Lower is preferred."""
+    weight: int = Field(default=100, ge=1, le=1000)
+    """Traffic share among endpoints of equal priority."""
+
+
+class CircuitBreakerSpec(CRDModel):
+    """Stop calling a failing provider for a while."""
+
+    failure_threshold: int = Field(default=5, ge=1, le=1000)
+    """Consecutive failures that open the circuit."""
+    open_seconds: int = Field(default=30, ge=1, le=3600)
+    """How long the circuit stays open before a trial request."""
+
+
+class HealthProbeSpec(CRDModel):
+    """Active health probing. For embedding models a canary embedding is requested and its dimension checked."""
+
+    enabled: bool = True
+    """Probe the endpoint periodically."""
+    interval_seconds: int = Field(default=30, ge=5, le=3600)
+    """Interval between probes."""
+    timeout_seconds: int = Field(default=5, ge=1, le=60)
+    """Timeout of one probe."""
+    path: str | None = Field(default=None, max_length=1024, pattern=r"^/")
+    """A GET path to probe instead of a canary request (e.g. /health)."""
+
+
+class ExternalModelEndpointSpec(CRDModel):
+    """Desired route to an external model API."""
+
+    url: str = Field(
+        min_length=1,
+        max_length=2048,
+        json_schema_extra=cel(
+            Rule(HTTP_URL_RULE, "url must be an http(s) URL such as https://api.openai.com/v1")
+        ),
+    )
+    """Base URL of the provider's API, e.g. https://api.openai.com/v1."""
+    api_style: ApiStyle = ApiStyle.OPENAI
+    """Protocol the provider speaks."""
+    models: list[ModelMapping] = Field(
+        min_length=1,
+        max_length=64,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    """Models served through this endpoint."""
+    auth: AuthSpec | None = None
+    """Credentials (by Secret reference)."""
+    timeouts: Timeouts | None = None
+    """Connect and request timeouts."""
+    retries: RetrySpec | None = None
+    """Retry policy."""
+    failover: FailoverSpec | None = None
+    """Failover group membership."""
+    circuit_breaker: CircuitBreakerSpec | None = None
+    """Circuit breaker thresholds."""
+    health_probe: HealthProbeSpec | None = None
+    """Active health probing."""
+
+
+class CircuitState(StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "halfOpen"
+
+
+class EndpointHealth(CRDModel):
+    """Result of the latest health probes."""
+
+    last_probe_time: datetime | None = None
+    """When the endpoint was last probed."""
+    latency_ms: float | None = None
+    """Latency of the last successful probe."""
+    consecutive_failures: int = 0
+    """Failures since the last success."""
+    circuit: CircuitState | None = None
+    """Circuit breaker state."""
+    last_error: str | None = Field(default=None, max_length=2048)
+    """The last probe error."""
+
+
+class ExternalModelEndpointStatus(StatusBase):
+    """Observed state of the endpoint."""
+
+    health: EndpointHealth | None = None
+    """Health probe results."""

@@ -1,0 +1,1 @@
+"""Local development environment: a real etcd + kube-apiserver and embedded backends."""

@@ -1,0 +1,44 @@
+"""kopf's settings, chosen deliberately and in one place (docs/architecture.md explains each)."""
+
+from __future__ import annotations
+
+import logging
+
+import kopf
+
+from vectorops.operator.settings import OperatorSettings
+
+FINALIZER = "vectorops.io/finalizer"
+KOPF_STATUS = "status.kopf"
+
+
+def configure(settings: kopf.OperatorSettings, cfg: OperatorSettings) -> kopf.OperatorSettings:
+    # Our own finalizer name, so `kubectl get -o yaml` says who holds the object.
+    settings.persistence.finalizer = FINALIZER
+    # Handler progress and the last handled spec go into status.kopf, never annotations: GitOps
+    # tools (Argo CD, Flux) ignore status but may diff annotations, an annotation holding a spec
+    # copy can hit the 256 KiB limit, and status is covered by the CRD schema (preserved field).
+    settings.persistence.progress_storage = kopf.StatusProgressStorage(field=f"{KOPF_STATUS}.progress")
+    settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(
+        field=f"{KOPF_STATUS}.lastHandledConfiguration"
+    )
+    # Events are for humans: only warnings and errors, plus the explicit kopf.info/warn we post.
+    settings.posting.level = logging.WARNING
+    settings.posting.reporting_component = "vectorops"
+    # Long-lived watches with a server-side timeout and an inactivity guard against silent freezes.
+    settings.watching.server_timeout = cfg.watch_server_timeout
+    settings.watching.client_timeout = cfg.watch_server_timeout + 30
+    settings.watching.connect_timeout = 30
+    # Bounded concurrency: hundreds of resources must not open hundreds of connections at once.
+    # (No kopf indexes are used, so a worker limit cannot starve index pre-population.)
+    settings.queueing.worker_limit = cfg.worker_limit
+    settings.execution.max_workers = max(4, cfg.worker_limit // 2)
+    settings.networking.request_timeout = 60
+    settings.networking.connect_timeout = 10
+    # Peering: several replicas, one active; priorities must differ (set per pod by the chart).
+    settings.peering.name = cfg.peering or "vectorops"
+    settings.peering.priority = cfg.priority
+    settings.peering.standalone = cfg.peering is None
+    settings.peering.mandatory = cfg.peering is not None
+    settings.peering.clusterwide = not cfg.namespaces
+    return settings

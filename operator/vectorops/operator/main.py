@@ -1,0 +1,37 @@
+"""Running the operator: settings -> kopf settings -> registry -> kopf.operator()."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import kopf
+
+from vectorops.operator.adapters.kube import KubernetesReader, load_api_client
+from vectorops.operator.handlers.registry import build_registry
+from vectorops.operator.kopfsettings import configure
+from vectorops.operator.settings import OperatorSettings
+
+
+async def run_operator(
+    cfg: OperatorSettings, stop_flag: asyncio.Event | None = None, ready_flag: asyncio.Event | None = None
+) -> None:
+    kube = KubernetesReader(load_api_client())
+    settings = configure(kopf.OperatorSettings(), cfg)
+    await kopf.operator(
+        registry=build_registry(kube, settings=cfg),
+        settings=settings,
+        clusterwide=not cfg.namespaces,
+        namespaces=cfg.namespaces,
+        liveness_endpoint=cfg.liveness_endpoint,
+        standalone=cfg.peering is None,
+        peering_name=cfg.peering,
+        priority=cfg.priority,
+        stop_flag=stop_flag,
+        ready_flag=ready_flag,
+    )
+
+
+def main(cfg: OperatorSettings | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(run_operator(cfg or OperatorSettings()))

@@ -1,0 +1,1 @@
+"""Reconcilers: observe -> build desired (pure) -> compare/apply -> compute status (pure)."""

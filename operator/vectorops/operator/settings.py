@@ -1,0 +1,33 @@
+"""Operator settings from the environment (VECTOROPS_*), validated by pydantic-settings."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class OperatorSettings(BaseSettings):
+    """What an operator deployment tunes; the chart sets these as env vars."""
+
+    model_config = SettingsConfigDict(env_prefix="VECTOROPS_", frozen=True)
+
+    namespaces: list[str] = Field(default_factory=list)
+    """Namespaces to watch (glob patterns allowed); empty means cluster-wide."""
+    resync_seconds: float = Field(default=60.0, gt=0)
+    """How often every resource is compared with reality and repaired (drift detection)."""
+    default_store: str | None = None
+    """VectorStore used by resources that name none (looked up in the resource's namespace)."""
+    worker_limit: int = Field(default=32, ge=1)
+    """Concurrent per-object workers; bounds memory and API load with many resources."""
+    liveness_endpoint: str | None = "http://0.0.0.0:8080/healthz"
+    """Where kopf serves its liveness probe (None disables it)."""
+    peering: str | None = None
+    """Peering object name for HA (several replicas, one active); None runs standalone."""
+    priority: int = 0
+    """Peering priority of this replica (distinct per replica)."""
+    field_manager: str = "vectorops"
+    """Field manager name for server-side apply and status patches."""
+    watch_server_timeout: float = Field(default=300.0, gt=0)
+    """Seconds the apiserver keeps a watch open before the operator re-establishes it."""
+    embedder_image: str = "ghcr.io/vectorops/vectorops:0.1.0"
+    """Image of the embedder Deployments."""

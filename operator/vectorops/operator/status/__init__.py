@@ -1,0 +1,1 @@
+"""Pure functions from observations to status: conditions and minimal status patches."""
