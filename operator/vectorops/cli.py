@@ -21,11 +21,15 @@ def _crds(args: argparse.Namespace) -> int:
             if current != text:
                 stale.append(name)
                 sys.stdout.writelines(
-                    difflib.unified_diff(current.splitlines(True), text.splitlines(True), str(path), f"{path} (generated)")
+                    difflib.unified_diff(
+                        current.splitlines(True), text.splitlines(True), str(path), f"{path} (generated)"
+                    )
                 )
         extra = sorted(p.name for p in out.glob("vectorops.io_*.yaml") if p.name not in rendered)
         if stale or extra:
-            print(f"\ncrds/ is stale ({', '.join(stale + extra)}): run `make crds` and commit", file=sys.stderr)
+            print(
+                f"\ncrds/ is stale ({', '.join(stale + extra)}): run `make crds` and commit", file=sys.stderr
+            )
             return 1
         print(f"crds/ is up to date ({len(rendered)} CRDs)")
         return 0
@@ -72,7 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("operator", help="run the operator (settings from VECTOROPS_* env vars)")
-    p.add_argument("-n", "--namespace", action="append", help="watch this namespace (repeatable); default all")
+    p.add_argument(
+        "-n", "--namespace", action="append", help="watch this namespace (repeatable); default all"
+    )
     p.add_argument("--default-store", help="VectorStore for resources that name none")
     p.set_defaults(func=_operator)
 

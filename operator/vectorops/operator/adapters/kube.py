@@ -30,9 +30,9 @@ class KubeReader(Protocol):
 def load_api_client() -> ApiClient:
     """In-cluster credentials when running in a pod, else KUBECONFIG / ~/.kube/config."""
     try:
-        kubernetes.config.load_incluster_config()
+        kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
     except kubernetes.config.ConfigException:
-        kubernetes.config.load_kube_config()
+        kubernetes.config.load_kube_config()  # type: ignore[no-untyped-call]
     return ApiClient()
 
 
@@ -50,7 +50,7 @@ class KubernetesReader:
             if e.status == 404:
                 return None
             raise
-        data: dict[str, str] = dict(secret.data or {})
+        data: dict[str, str] = {k: str(v) for k, v in (secret.data or {}).items()}
         for key, value in (secret.string_data or {}).items():
             data[key] = base64.b64encode(value.encode()).decode()
         return data

@@ -49,10 +49,14 @@ def _probe_remote(ep: QdrantEndpoint) -> ProbeResult:
         client.get_collections()
     except UnexpectedResponse as e:
         if e.status_code in (401, 403):
-            return ProbeResult(False, "Unauthorized", f"Qdrant at {ep.url} rejected the API key ({e.status_code})")
+            return ProbeResult(
+                False, "Unauthorized", f"Qdrant at {ep.url} rejected the API key ({e.status_code})"
+            )
         return ProbeResult(False, "BackendError", f"Qdrant at {ep.url} answered {e.status_code}")
     except (ResponseHandlingException, OSError) as e:
-        return ProbeResult(False, "BackendUnreachable", f"Qdrant at {ep.url} is unreachable: {type(e).__name__}")
+        return ProbeResult(
+            False, "BackendUnreachable", f"Qdrant at {ep.url} is unreachable: {type(e).__name__}"
+        )
     finally:
         client.close()
     return ProbeResult(True, "Connected", f"Qdrant at {ep.url} answers")
@@ -60,5 +64,5 @@ def _probe_remote(ep: QdrantEndpoint) -> ProbeResult:
 
 async def probe(ep: QdrantEndpoint) -> ProbeResult:
     if ep.url.startswith(LOCAL_PREFIX):
-        return _probe_local(ep.url[len(LOCAL_PREFIX):])
+        return _probe_local(ep.url[len(LOCAL_PREFIX) :])
     return await asyncio.to_thread(_probe_remote, ep)

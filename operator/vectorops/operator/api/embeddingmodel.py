@@ -118,7 +118,9 @@ class AutoscalingSpec(CRDModel):
 
     model_config = ConfigDict(
         json_schema_extra=cel(
-            Rule("self.minReplicas <= self.maxReplicas", "autoscaling.minReplicas must not exceed maxReplicas")
+            Rule(
+                "self.minReplicas <= self.maxReplicas", "autoscaling.minReplicas must not exceed maxReplicas"
+            )
         )
     )
 
@@ -173,8 +175,11 @@ class EmbeddingModelSpec(CRDModel):
 
     model_config = ConfigDict(
         json_schema_extra=cel(
-            Rule("self.device == 'gpu' || !has(self.gpu)", "spec.gpu is only valid with device: gpu",
-                 field_path=".gpu"),
+            Rule(
+                "self.device == 'gpu' || !has(self.gpu)",
+                "spec.gpu is only valid with device: gpu",
+                field_path=".gpu",
+            ),
             Rule(
                 "self.precision != 'fp16' || self.device == 'gpu'",
                 "precision fp16 needs device: gpu (use fp32 or bf16 on CPU)",

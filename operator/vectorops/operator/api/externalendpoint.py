@@ -8,8 +8,8 @@ from enum import StrEnum
 from pydantic import ConfigDict, Field
 
 from vectorops.operator.api.base import CRDModel, Rule, SecretKeyRef, cel
-from vectorops.operator.api.vectorstore import HTTP_URL_RULE
 from vectorops.operator.api.status import StatusBase
+from vectorops.operator.api.vectorstore import HTTP_URL_RULE
 
 
 class ApiStyle(StrEnum):
@@ -75,8 +75,10 @@ class Timeouts(CRDModel):
 
     model_config = ConfigDict(
         json_schema_extra=cel(
-            Rule("self.connectSeconds <= self.requestSeconds",
-                 "timeouts.connectSeconds must not exceed timeouts.requestSeconds")
+            Rule(
+                "self.connectSeconds <= self.requestSeconds",
+                "timeouts.connectSeconds must not exceed timeouts.requestSeconds",
+            )
         )
     )
 
@@ -91,8 +93,10 @@ class RetrySpec(CRDModel):
 
     model_config = ConfigDict(
         json_schema_extra=cel(
-            Rule("self.initialBackoffMs <= self.maxBackoffMs",
-                 "retries.initialBackoffMs must not exceed retries.maxBackoffMs")
+            Rule(
+                "self.initialBackoffMs <= self.maxBackoffMs",
+                "retries.initialBackoffMs must not exceed retries.maxBackoffMs",
+            )
         )
     )
 
@@ -125,7 +129,7 @@ class CircuitBreakerSpec(CRDModel):
 
 
 class HealthProbeSpec(CRDModel):
-    """Active health probing. For embedding models a canary embedding is requested and its dimension checked."""
+    """Active health probing; for embedding models a canary embedding whose dimension is checked."""
 
     enabled: bool = True
     """Probe the endpoint periodically."""

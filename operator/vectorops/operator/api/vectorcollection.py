@@ -118,7 +118,9 @@ class VectorParams(CRDModel):
         default=None, ge=1, le=65536, json_schema_extra=cel(immutable("vector size", REBUILD))
     )
     """Dimension. Omit it on spec.vectors when embeddingModelRef supplies it."""
-    distance: Distance = Field(default=Distance.COSINE, json_schema_extra=cel(immutable("vector distance", REBUILD)))
+    distance: Distance = Field(
+        default=Distance.COSINE, json_schema_extra=cel(immutable("vector distance", REBUILD))
+    )
     """Similarity function."""
     on_disk: bool | None = None
     """Store the original vectors on disk (memmap) instead of in RAM."""
@@ -254,7 +256,8 @@ class VectorCollectionSpec(CRDModel):
                 field_path=".collectionName",
             ),
             Rule(
-                "(has(self.storeRef) ? self.storeRef.name : '') == (has(oldSelf.storeRef) ? oldSelf.storeRef.name : '')",
+                "(has(self.storeRef) ? self.storeRef.name : '')"
+                " == (has(oldSelf.storeRef) ? oldSelf.storeRef.name : '')",
                 "spec.storeRef is immutable: the data lives in the store it named",
                 field_path=".storeRef",
             ),

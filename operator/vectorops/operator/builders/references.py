@@ -50,7 +50,9 @@ def vectorstore_references(spec: VectorStoreSpec) -> list[Reference]:
 def vectorcollection_references(spec: VectorCollectionSpec, default_store: str | None) -> list[Reference]:
     refs = _store(spec.store_ref.name if spec.store_ref else None, default_store)
     if spec.embedding_model_ref is not None:
-        refs.append(Reference(RefKind.EMBEDDING_MODEL, spec.embedding_model_ref.name, "spec.embeddingModelRef"))
+        refs.append(
+            Reference(RefKind.EMBEDDING_MODEL, spec.embedding_model_ref.name, "spec.embeddingModelRef")
+        )
     return refs
 
 

@@ -40,7 +40,9 @@ def ensure_binaries(build: bool = True) -> Binaries:
     else:
         candidates = sorted((_cache_dir() / "envtest").glob("v*"))
         if not candidates:
-            raise BinariesNotFound("no etcd/kube-apiserver found: run `make envtest` or set KUBEBUILDER_ASSETS")
+            raise BinariesNotFound(
+                "no etcd/kube-apiserver found: run `make envtest` or set KUBEBUILDER_ASSETS"
+            )
         bin_dir = candidates[-1]
     etcd, apiserver = bin_dir / "etcd", bin_dir / "kube-apiserver"
     for path in (etcd, apiserver):

@@ -177,10 +177,15 @@ class ControlPlane:
         config = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "vectorops-local", "cluster": {"server": self.url, "certificate-authority-data": ca}}],
+            "clusters": [
+                {"name": "vectorops-local", "cluster": {"server": self.url, "certificate-authority-data": ca}}
+            ],
             "users": [{"name": ADMIN_TOKEN_USER, "user": {"token": self.token}}],
             "contexts": [
-                {"name": "vectorops-local", "context": {"cluster": "vectorops-local", "user": ADMIN_TOKEN_USER}}
+                {
+                    "name": "vectorops-local",
+                    "context": {"cluster": "vectorops-local", "user": ADMIN_TOKEN_USER},
+                }
             ],
             "current-context": "vectorops-local",
         }
@@ -211,7 +216,9 @@ class ControlPlane:
         self.stop()
 
     # -- helpers for callers ------------------------------------------------------------------
-    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(self.binaries.kubectl), f"--kubeconfig={self.kubeconfig}", *args],
             input=input,

@@ -23,8 +23,16 @@ PG_SECRET = "vectorops-dev-postgres"
 
 def _apply_dev_secret(cp: ControlPlane, dsn: str) -> None:
     manifest = cp.kubectl(
-        "create", "secret", "generic", PG_SECRET, f"--from-literal=dsn={dsn}", "-n", DEV_NAMESPACE,
-        "--dry-run=client", "-o", "yaml",
+        "create",
+        "secret",
+        "generic",
+        PG_SECRET,
+        f"--from-literal=dsn={dsn}",
+        "-n",
+        DEV_NAMESPACE,
+        "--dry-run=client",
+        "-o",
+        "yaml",
     ).stdout
     cp.kubectl("apply", "-f", "-", input=manifest)
 

@@ -58,17 +58,33 @@ class LocalPostgres:
             shutil.chown(workdir, user="postgres")
         data = workdir / "data"
         port = free_port()
-        run = lambda args: subprocess.run(cls._as_owner(args), check=True, capture_output=True)  # noqa: E731
+
+        def run(args: list[str]) -> None:
+            subprocess.run(cls._as_owner(args), check=True, capture_output=True)
+
         run([str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", user, "--no-sync"])
-        run([
-            str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(workdir / "postgres.log"), "-w", "-t", "60",
-            "-o", f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off", "start",
-        ])
+        run(
+            [
+                str(bin_dir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(workdir / "postgres.log"),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off",
+                "start",
+            ]
+        )
         return cls(bin_dir=bin_dir, workdir=workdir, port=port, user=user)
 
     def stop(self) -> None:
         subprocess.run(
-            self._as_owner([str(self.bin_dir / "pg_ctl"), "-D", str(self.workdir / "data"), "-m", "immediate", "stop"]),
+            self._as_owner(
+                [str(self.bin_dir / "pg_ctl"), "-D", str(self.workdir / "data"), "-m", "immediate", "stop"]
+            ),
             capture_output=True,
         )
         shutil.rmtree(self.workdir, ignore_errors=True)

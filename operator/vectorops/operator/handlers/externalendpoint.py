@@ -20,12 +20,22 @@ from vectorops.operator.settings import OperatorSettings
 
 def setup(registry: kopf.OperatorRegistry, kube: KubeReader, settings: OperatorSettings) -> None:
     async def reconcile(
-        spec: Mapping[str, Any], status: Mapping[str, Any], namespace: str, generation: int,
-        kube: KubeReader, now: datetime,
+        spec: Mapping[str, Any],
+        status: Mapping[str, Any],
+        namespace: str,
+        generation: int,
+        kube: KubeReader,
+        now: datetime,
     ) -> Outcome:
         return await reconcile_references_only(
-            ExternalModelEndpointSpec.model_validate(spec), externalendpoint_references,
-            "route traffic to external endpoints", status, namespace, generation, kube, now,
+            ExternalModelEndpointSpec.model_validate(spec),
+            externalendpoint_references,
+            "route traffic to external endpoints",
+            status,
+            namespace,
+            generation,
+            kube,
+            now,
         )
 
     register(registry, EXTERNAL_MODEL_ENDPOINT, reconcile, kube, settings)

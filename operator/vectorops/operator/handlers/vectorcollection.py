@@ -20,13 +20,22 @@ from vectorops.operator.settings import OperatorSettings
 
 def setup(registry: kopf.OperatorRegistry, kube: KubeReader, settings: OperatorSettings) -> None:
     async def reconcile(
-        spec: Mapping[str, Any], status: Mapping[str, Any], namespace: str, generation: int,
-        kube: KubeReader, now: datetime,
+        spec: Mapping[str, Any],
+        status: Mapping[str, Any],
+        namespace: str,
+        generation: int,
+        kube: KubeReader,
+        now: datetime,
     ) -> Outcome:
         return await reconcile_references_only(
             VectorCollectionSpec.model_validate(spec),
             lambda s: vectorcollection_references(s, settings.default_store),
-            "create Qdrant collections", status, namespace, generation, kube, now,
+            "create Qdrant collections",
+            status,
+            namespace,
+            generation,
+            kube,
+            now,
         )
 
     register(registry, VECTOR_COLLECTION, reconcile, kube, settings)

@@ -26,8 +26,12 @@ ReconcileFn = Callable[
 
 def _invalid_spec(status: Mapping[str, Any], generation: int, error: pydantic.ValidationError) -> Outcome:
     # The apiserver validated the object, so this means operator and CRD versions disagree.
-    message = f"the operator cannot read this spec (CRD and operator versions differ?): {error.errors()[0]['msg']}"
-    update = ConditionUpdate(ConditionType.READY.value, ConditionStatus.FALSE, Reason.INVALID_SPEC.value, message)
+    message = (
+        f"the operator cannot read this spec (CRD and operator versions differ?): {error.errors()[0]['msg']}"
+    )
+    update = ConditionUpdate(
+        ConditionType.READY.value, ConditionStatus.FALSE, Reason.INVALID_SPEC.value, message
+    )
     return outcome(status, generation, [update], datetime.now(UTC))
 
 
@@ -40,19 +44,29 @@ def _post_event(body: kopf.Body, transition: Mapping[str, Any]) -> None:
 
 
 def register(
-    registry: kopf.OperatorRegistry, kind: KindInfo, reconcile: ReconcileFn, kube: KubeReader,
+    registry: kopf.OperatorRegistry,
+    kind: KindInfo,
+    reconcile: ReconcileFn,
+    kube: KubeReader,
     settings: OperatorSettings,
 ) -> None:
     """Run `reconcile` on create/update/resume and every resync interval; patch only what changed."""
 
     async def handler(
-        body: kopf.Body, spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta, patch: kopf.Patch,
-        logger: logging.Logger, **_: Any,
+        body: kopf.Body,
+        spec: kopf.Spec,
+        status: kopf.Status,
+        meta: kopf.Meta,
+        patch: kopf.Patch,
+        logger: logging.Logger | logging.LoggerAdapter[Any],
+        **_: Any,
     ) -> None:
         current = dict(status)
         generation = int(meta.get("generation") or 0)
         try:
-            result = await reconcile(dict(spec), current, meta.namespace or "", generation, kube, datetime.now(UTC))
+            result = await reconcile(
+                dict(spec), current, meta.namespace or "", generation, kube, datetime.now(UTC)
+            )
         except pydantic.ValidationError as e:
             result = _invalid_spec(current, generation, e)
         changes = status_patch(current, result.desired_status())
@@ -69,6 +83,10 @@ def register(
     kopf.on.create(*resource, id=hid, registry=registry)(handler)
     kopf.on.update(*resource, id=hid, field="spec", registry=registry)(handler)
     kopf.timer(
-        *resource, id=f"resync-{kind.singular}", interval=settings.resync_seconds, idle=None,
-        initial_delay=settings.resync_seconds, registry=registry,
+        *resource,
+        id=f"resync-{kind.singular}",
+        interval=settings.resync_seconds,
+        idle=None,
+        initial_delay=settings.resync_seconds,
+        registry=registry,
     )(handler)

@@ -23,7 +23,9 @@ async def _check(ref: Reference, namespace: str, kube: KubeReader) -> Problem | 
     if ref.kind is RefKind.SECRET:
         keys = await kube.secret_keys(namespace, ref.name)
         if keys is None:
-            return Problem(Reason.SECRET_NOT_FOUND.value, f"Secret {namespace}/{ref.name} ({ref.field}) not found")
+            return Problem(
+                Reason.SECRET_NOT_FOUND.value, f"Secret {namespace}/{ref.name} ({ref.field}) not found"
+            )
         if ref.key is not None and ref.key not in keys:
             return Problem(
                 Reason.SECRET_KEY_NOT_FOUND.value,
@@ -31,7 +33,9 @@ async def _check(ref: Reference, namespace: str, kube: KubeReader) -> Problem | 
             )
         return None
     if not await kube.custom_object_exists(_PLURALS[ref.kind], namespace, ref.name):
-        return Problem(_NOT_FOUND[ref.kind].value, f"{ref.kind.value} {namespace}/{ref.name} ({ref.field}) not found")
+        return Problem(
+            _NOT_FOUND[ref.kind].value, f"{ref.kind.value} {namespace}/{ref.name} ({ref.field}) not found"
+        )
     return None
 
 

@@ -25,12 +25,18 @@ async def _qdrant_endpoint(spec: VectorStoreSpec, namespace: str, kube: KubeRead
     verify: bool | str = True
     if conn.tls is not None and conn.tls.insecure_skip_verify:
         verify = False
-    return qdrant.QdrantEndpoint(url=conn.url, api_key=api_key, timeout_seconds=conn.timeout_seconds, verify=verify)
+    return qdrant.QdrantEndpoint(
+        url=conn.url, api_key=api_key, timeout_seconds=conn.timeout_seconds, verify=verify
+    )
 
 
 async def reconcile(
-    spec_raw: Mapping[str, Any], status: Mapping[str, Any], namespace: str, generation: int,
-    kube: KubeReader, now: datetime,
+    spec_raw: Mapping[str, Any],
+    status: Mapping[str, Any],
+    namespace: str,
+    generation: int,
+    kube: KubeReader,
+    now: datetime,
 ) -> Outcome:
     spec = VectorStoreSpec.model_validate(spec_raw)
     reference_problems = await resolve(vectorstore_references(spec), namespace, kube)
@@ -41,5 +47,7 @@ async def reconcile(
         ok_reason, ok_message = result.reason, result.message
         if not result.ok:
             problems.append(Problem(result.reason, result.message))
-    ready = ready_condition(problems, ok_reason=ok_reason, ok_message=ok_message, ok_status=ConditionStatus.TRUE)
+    ready = ready_condition(
+        problems, ok_reason=ok_reason, ok_message=ok_message, ok_status=ConditionStatus.TRUE
+    )
     return outcome(status, generation, [references_condition(reference_problems), ready], now)

@@ -20,11 +20,15 @@ class Problem:
 def references_condition(problems: Sequence[Problem]) -> ConditionUpdate:
     if not problems:
         return ConditionUpdate(
-            ConditionType.REFERENCES.value, ConditionStatus.TRUE, Reason.RESOLVED.value,
+            ConditionType.REFERENCES.value,
+            ConditionStatus.TRUE,
+            Reason.RESOLVED.value,
             "all referenced objects exist",
         )
     return ConditionUpdate(
-        ConditionType.REFERENCES.value, ConditionStatus.FALSE, problems[0].reason,
+        ConditionType.REFERENCES.value,
+        ConditionStatus.FALSE,
+        problems[0].reason,
         "; ".join(p.message for p in problems),
     )
 
@@ -35,7 +39,9 @@ def ready_condition(
     """Ready is False with the first problem's reason, else the status the reconciler vouches for."""
     if problems:
         return ConditionUpdate(
-            ConditionType.READY.value, ConditionStatus.FALSE, problems[0].reason,
+            ConditionType.READY.value,
+            ConditionStatus.FALSE,
+            problems[0].reason,
             "; ".join(p.message for p in problems),
         )
     return ConditionUpdate(ConditionType.READY.value, ok_status, ok_reason, ok_message)
