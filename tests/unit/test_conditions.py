@@ -56,8 +56,13 @@ def test_ready_transition_detects_status_or_reason_changes_only() -> None:
 
 statuses = st.sampled_from(list(ConditionStatus))
 updates = st.lists(
-    st.builds(ConditionUpdate, st.sampled_from(["Ready", "Collection", "Schema"]), statuses,
-              st.sampled_from(["A", "B"]), st.text(max_size=5)),
+    st.builds(
+        ConditionUpdate,
+        st.sampled_from(["Ready", "Collection", "Schema"]),
+        statuses,
+        st.sampled_from(["A", "B"]),
+        st.text(max_size=5),
+    ),
     max_size=3,
     unique_by=lambda u: u.type,  # a reconcile pass states each condition once
 )

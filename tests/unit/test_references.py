@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from vectorops.operator.api import EmbeddingModelSpec, ExternalModelEndpointSpec, VectorCollectionSpec, VectorStoreSpec
+from vectorops.operator.api import (
+    EmbeddingModelSpec,
+    ExternalModelEndpointSpec,
+    VectorCollectionSpec,
+    VectorStoreSpec,
+)
 from vectorops.operator.builders.references import (
     RefKind,
     embeddingmodel_references,
@@ -33,12 +38,17 @@ class FakeKube:
 
 
 def test_store_references_every_secret() -> None:
-    spec = VectorStoreSpec.model_validate({
-        "qdrant": {"url": "https://q:6333", "apiKeySecretRef": {"name": "k", "key": "api"},
-                   "tls": {"caSecretRef": {"name": "ca", "key": "ca.crt"}}},
-        "postgres": {"dsnSecretRef": {"name": "pg", "key": "dsn"}},
-        "redis": {"urlSecretRef": {"name": "r", "key": "url"}},
-    })
+    spec = VectorStoreSpec.model_validate(
+        {
+            "qdrant": {
+                "url": "https://q:6333",
+                "apiKeySecretRef": {"name": "k", "key": "api"},
+                "tls": {"caSecretRef": {"name": "ca", "key": "ca.crt"}},
+            },
+            "postgres": {"dsnSecretRef": {"name": "pg", "key": "dsn"}},
+            "redis": {"urlSecretRef": {"name": "r", "key": "url"}},
+        }
+    )
     refs = vectorstore_references(spec)
     assert [(r.name, r.key) for r in refs] == [("k", "api"), ("ca", "ca.crt"), ("pg", "dsn"), ("r", "url")]
     assert all(r.kind is RefKind.SECRET for r in refs)
@@ -47,7 +57,10 @@ def test_store_references_every_secret() -> None:
 def test_collection_uses_default_store() -> None:
     spec = VectorCollectionSpec.model_validate({"embeddingModelRef": {"name": "m"}})
     refs = vectorcollection_references(spec, "fallback")
-    assert [(r.kind, r.name) for r in refs] == [(RefKind.VECTOR_STORE, "fallback"), (RefKind.EMBEDDING_MODEL, "m")]
+    assert [(r.kind, r.name) for r in refs] == [
+        (RefKind.VECTOR_STORE, "fallback"),
+        (RefKind.EMBEDDING_MODEL, "m"),
+    ]
 
 
 def test_model_without_cache_or_store_needs_nothing() -> None:
@@ -79,10 +92,13 @@ async def test_resolve_collection(secrets, objects, default, reasons) -> None:
 
 
 async def test_resolve_secret_and_key() -> None:
-    spec = ExternalModelEndpointSpec.model_validate({
-        "url": "https://x", "models": [{"name": "m"}],
-        "auth": {"type": "bearer", "secretRef": {"name": "key", "key": "apiKey"}},
-    })
+    spec = ExternalModelEndpointSpec.model_validate(
+        {
+            "url": "https://x",
+            "models": [{"name": "m"}],
+            "auth": {"type": "bearer", "secretRef": {"name": "key", "key": "apiKey"}},
+        }
+    )
     refs = externalendpoint_references(spec)
     missing = await resolve(refs, "ns", FakeKube({}, set()))
     assert [p.reason for p in missing] == ["SecretNotFound"]

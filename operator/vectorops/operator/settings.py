@@ -27,7 +27,7 @@ class OperatorSettings(BaseSettings):
     """Peering priority of this replica (distinct per replica)."""
     field_manager: str = "vectorops"
     """Field manager name for server-side apply and status patches."""
-    watch_server_timeout: float = Field(default=300.0, gt=0)
+    watch_server_timeout: int = Field(default=300, gt=0)
     """Seconds the apiserver keeps a watch open before the operator re-establishes it."""
     embedder_image: str = "ghcr.io/vectorops/vectorops:0.1.0"
     """Image of the embedder Deployments."""

@@ -11,6 +11,8 @@ from vectorops.operator.settings import OperatorSettings
 
 def build_registry(kube: KubeReader, settings: OperatorSettings) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
+    # The same credentials as the kubernetes client: in-cluster service account, else kubeconfig.
+    kopf.on.login(registry=registry)(kopf.login_via_client)
     for module in (vectorstore, vectorcollection, embeddingmodel, externalendpoint):
         module.setup(registry, kube, settings)
     return registry

@@ -1,0 +1,172 @@
+"""Fixtures on a real control plane: etcd + kube-apiserver built from source, our CRDs installed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from vectorops.operator.devenv.controlplane import ControlPlane, free_port
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Cluster:
+    """kubectl against the test control plane, with helpers that read like the assertions."""
+
+    def __init__(self, cp: ControlPlane) -> None:
+        self.cp = cp
+
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        return self.cp.kubectl(*args, input=input, check=check)
+
+    def apply(self, ns: str, *docs: dict[str, Any], dry_run: bool = False, check: bool = True):
+        args = ["apply", "-n", ns, "-f", "-"]
+        if dry_run:
+            args.append("--dry-run=server")
+        return self.kubectl(*args, input=yaml.safe_dump_all(docs), check=check)
+
+    def get(self, ns: str, kind: str, name: str) -> dict[str, Any]:
+        return json.loads(self.kubectl("get", "-n", ns, kind, name, "-o", "json").stdout)
+
+    def wait_for(
+        self, ns: str, kind: str, name: str, predicate: Callable[[dict[str, Any]], bool], timeout: float = 30
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        obj: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            obj = self.get(ns, kind, name)
+            if predicate(obj):
+                return obj
+            time.sleep(0.2)
+        raise AssertionError(
+            f"{kind}/{name} did not reach the expected state in {timeout}s:\n"
+            f"{json.dumps(obj.get('status'), indent=1)}"
+        )
+
+    def events(self, ns: str, name: str) -> list[dict[str, Any]]:
+        items = json.loads(self.kubectl("get", "events", "-n", ns, "-o", "json").stdout)["items"]
+        return [e for e in items if e["involvedObject"]["name"] == name]
+
+
+def condition(obj: dict[str, Any], type_: str = "Ready") -> dict[str, Any] | None:
+    for c in (obj.get("status") or {}).get("conditions") or []:
+        if c["type"] == type_:
+            return c
+    return None
+
+
+def ready_is(status: str, reason: str | None = None) -> Callable[[dict[str, Any]], bool]:
+    def check(obj: dict[str, Any]) -> bool:
+        c = condition(obj)
+        return (
+            c is not None
+            and c["status"] == status
+            and (reason is None or c["reason"] == reason)
+            and obj["status"].get("observedGeneration") == obj["metadata"]["generation"]
+        )
+
+    return check
+
+
+@pytest.fixture(scope="session")
+def control_plane() -> Iterator[ControlPlane]:
+    cp = ControlPlane.start()
+    try:
+        cp.install_crds(sorted((REPO / "crds").glob("*.yaml")))
+        cp.install_third_party_crds()
+        yield cp
+    finally:
+        cp.stop()
+
+
+@pytest.fixture(scope="session")
+def cluster(control_plane: ControlPlane) -> Cluster:
+    return Cluster(control_plane)
+
+
+@pytest.fixture
+def namespace(cluster: Cluster) -> Iterator[str]:
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    cluster.kubectl("create", "namespace", name)
+    yield name
+    # No namespace controller runs here, so the namespace would stay Terminating; leave it.
+
+
+class OperatorProcess:
+    """`vectorops operator` as a real subprocess, as it runs in a pod."""
+
+    def __init__(self, cp: ControlPlane, log: Path, **env: str) -> None:
+        self.port = free_port()
+        self.log = log
+        self.env = {
+            **os.environ,
+            "KUBECONFIG": str(cp.kubeconfig),
+            "VECTOROPS_RESYNC_SECONDS": "2",
+            "VECTOROPS_LIVENESS_ENDPOINT": f"http://127.0.0.1:{self.port}/healthz",
+            **env,
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60) -> None:
+        out = open(self.log, "ab")  # noqa: SIM115 - closed with the process
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "vectorops.cli", "operator"],
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(
+                    f"operator exited with {self.proc.returncode}:\n{self.log.read_text()[-4000:]}"
+                )
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.3)
+        raise AssertionError(f"operator liveness never answered:\n{self.log.read_text()[-4000:]}")
+
+    def stop(self) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+@pytest.fixture(scope="module")
+def operator(
+    control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    log = tmp_path_factory.mktemp("operator") / "operator.log"
+    op = OperatorProcess(control_plane, log, VECTOROPS_DEFAULT_STORE="default")
+    op.start()
+    try:
+        yield op
+    finally:
+        code = op.stop()
+        text = log.read_text()
+        assert "Traceback" not in text, f"operator logged a traceback:\n{text[-6000:]}"
+        assert code == 0, f"operator exited with {code} on SIGTERM:\n{text[-4000:]}"
