@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -29,5 +29,11 @@ class OperatorSettings(BaseSettings):
     """Field manager name for server-side apply and status patches."""
     watch_server_timeout: int = Field(default=300, gt=0)
     """Seconds the apiserver keeps a watch open before the operator re-establishes it."""
+
+    @field_validator("liveness_endpoint", "default_store", "peering", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value  # VECTOROPS_X="" switches the feature off
+
     embedder_image: str = "ghcr.io/vectorops/vectorops:0.1.0"
     """Image of the embedder Deployments."""

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -39,9 +39,6 @@ def _apply_dev_secret(cp: ControlPlane, dsn: str) -> None:
 
 def run_dev(workdir: Path, examples: Path, crds: Path) -> int:
     """Start everything, apply the quick-start examples, run the operator in the foreground."""
-    from vectorops.operator.main import run_operator
-    from vectorops.operator.settings import OperatorSettings
-
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
@@ -67,12 +64,21 @@ def run_dev(workdir: Path, examples: Path, crds: Path) -> int:
             "Press Ctrl-C to stop and clean up.\n",
             flush=True,
         )
-        os.environ["KUBECONFIG"] = str(cp.kubeconfig)
-        cfg = OperatorSettings(default_store=DEV_STORE, liveness_endpoint=None, resync_seconds=30)
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(run_operator(cfg))  # kopf handles SIGINT/SIGTERM and exits cleanly
-        return 0
+        # The operator runs as its own process, exactly as `vectorops operator` runs in a pod.
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(cp.kubeconfig),
+            "VECTOROPS_DEFAULT_STORE": DEV_STORE,
+            "VECTOROPS_RESYNC_SECONDS": "30",
+            "VECTOROPS_LIVENESS_ENDPOINT": "",
+        }
+        operator = subprocess.Popen([sys.executable, "-m", "vectorops.cli", "operator"], env=env)
+        try:
+            return operator.wait()
+        except KeyboardInterrupt:  # Ctrl-C: a normal end of a dev session
+            operator.send_signal(signal.SIGTERM)
+            operator.wait(timeout=30)
+            return 0
     finally:
         print("vectorops dev: stopping...", file=sys.stderr)
         if pg is not None:
