@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: all dev test lint unit integration crds crds-check envtest system-deps venv clean
+.PHONY: all dev test lint unit integration e2e crds crds-check envtest system-deps venv clean
 
 all: test
 
@@ -43,6 +43,10 @@ unit: $(STAMP)
 
 integration: $(STAMP) system-deps envtest
 	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
+
+# End to end against E2E_KUBECONFIG (kind + real Qdrant: also set E2E_QDRANT_URL), else a local control plane.
+e2e: $(STAMP) system-deps envtest
+	$(BIN)/pytest e2e $(PYTEST_ARGS)
 
 # Everything CI runs: set-up, lint, type checks, layer contracts, CRD drift, all tests.
 test: $(STAMP) system-deps envtest lint
