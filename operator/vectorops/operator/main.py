@@ -8,6 +8,7 @@ import logging
 import kopf
 
 from vectorops.operator.adapters.kube import KubernetesReader, load_api_client
+from vectorops.operator.adapters.qdrant import ClientPool
 from vectorops.operator.handlers.registry import build_registry
 from vectorops.operator.kopfsettings import configure
 from vectorops.operator.settings import OperatorSettings
@@ -18,18 +19,22 @@ async def run_operator(
 ) -> None:
     kube = KubernetesReader(load_api_client())
     settings = configure(kopf.OperatorSettings(), cfg)
-    await kopf.operator(
-        registry=build_registry(kube, settings=cfg),
-        settings=settings,
-        clusterwide=not cfg.namespaces,
-        namespaces=cfg.namespaces,
-        liveness_endpoint=cfg.liveness_endpoint,
-        standalone=cfg.peering is None,
-        peering_name=cfg.peering,
-        priority=cfg.priority,
-        stop_flag=stop_flag,
-        ready_flag=ready_flag,
-    )
+    pool = ClientPool()
+    try:
+        await kopf.operator(
+            registry=build_registry(kube, cfg, pool),
+            settings=settings,
+            clusterwide=not cfg.namespaces,
+            namespaces=cfg.namespaces,
+            liveness_endpoint=cfg.liveness_endpoint,
+            standalone=cfg.peering is None,
+            peering_name=cfg.peering,
+            priority=cfg.priority,
+            stop_flag=stop_flag,
+            ready_flag=ready_flag,
+        )
+    finally:
+        await pool.close()
 
 
 def main(cfg: OperatorSettings | None = None) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-from typing import Protocol
+from typing import Any, Protocol
 
 import kubernetes
 from kubernetes.client import ApiClient, CoreV1Api, CustomObjectsApi
@@ -25,6 +25,10 @@ class KubeReader(Protocol):
 
     async def custom_object_exists(self, plural: str, namespace: str, name: str) -> bool:
         """Whether a vectorops.io object exists."""
+        ...
+
+    async def get_custom_object(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """A vectorops.io object, or None when it does not exist."""
         ...
 
 
@@ -68,12 +72,15 @@ class KubernetesReader:
         return base64.b64decode(data[key]).decode()
 
     async def custom_object_exists(self, plural: str, namespace: str, name: str) -> bool:
+        return await self.get_custom_object(plural, namespace, name) is not None
+
+    async def get_custom_object(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            await asyncio.to_thread(
+            obj = await asyncio.to_thread(
                 self._custom.get_namespaced_custom_object, GROUP, VERSION, namespace, plural, name
             )
         except ApiException as e:
             if e.status == 404:
-                return False
+                return None
             raise
-        return True
+        return obj if isinstance(obj, dict) else None

@@ -40,6 +40,12 @@ class Reason(StrEnum):
     INVALID_SPEC = "InvalidSpec"
     RECONCILER_PENDING = "ReconcilerNotAvailable"
     BACKEND_UNREACHABLE = "BackendUnreachable"
+    SYNCED = "Synced"
+    REQUIRES_REBUILD = "RequiresRebuild"
+    CREATED = "Created"
+    UPDATED = "Updated"
+    DRIFT_REPAIRED = "DriftRepaired"
+    DELETION_BLOCKED = "DeletionBlocked"
 
 
 class Condition(CRDModel):

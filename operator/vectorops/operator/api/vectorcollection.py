@@ -346,7 +346,7 @@ class VectorCollectionStatus(StatusBase):
     """Segments of the collection."""
     config_hash: str | None = None
     """Hash of the configuration last applied."""
-    last_sync_time: datetime | None = None
-    """When the operator last compared the collection with the spec."""
+    last_applied_time: datetime | None = None
+    """When the operator last changed the collection in Qdrant (create, update, repair)."""
     pending_changes: list[str] = Field(default_factory=list, max_length=64)
     """Differences that cannot be applied in place, and why."""

@@ -12,8 +12,8 @@ the e2e suite runs the same operator tests against a real Qdrant to keep them ho
 from __future__ import annotations
 
 import asyncio
-import importlib.metadata
 import contextlib
+import importlib.metadata
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -27,9 +27,11 @@ from qdrant_client.http import models as m
 
 # The API level we emulate is the one of the qdrant-client we parse with.
 VERSION = importlib.metadata.version("qdrant-client")
-Handler = Callable[[web.Request], Awaitable[web.Response]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-DEFAULT_HNSW = m.HnswConfig(m=16, ef_construct=100, full_scan_threshold=10000, max_indexing_threads=0, on_disk=False)
+DEFAULT_HNSW = m.HnswConfig(
+    m=16, ef_construct=100, full_scan_threshold=10000, max_indexing_threads=0, on_disk=False
+)
 # UNSURE: Qdrant's server default indexing_threshold has been 10000 and 20000 across releases;
 # qdrant-client's local engine reports 20000, so do we.
 DEFAULT_OPTIMIZERS = m.OptimizersConfig(
@@ -158,7 +160,9 @@ def _ok(result: Any, status: int = 200) -> web.Response:
     if isinstance(result, BaseModel):
         result = result.model_dump(mode="json", exclude_none=True)
     elif isinstance(result, list):
-        result = [r.model_dump(mode="json", exclude_none=True) if isinstance(r, BaseModel) else r for r in result]
+        result = [
+            r.model_dump(mode="json", exclude_none=True) if isinstance(r, BaseModel) else r for r in result
+        ]
     return web.json_response({"result": result, "status": "ok", "time": 0.0001}, status=status)
 
 
@@ -269,7 +273,9 @@ class StandInQdrant:
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         self.state.requests.append((request.method, request.path))
         if self.api_key is not None and request.path not in ("/healthz", "/livez", "/readyz"):
-            given = request.headers.get("api-key") or request.headers.get("Authorization", "").removeprefix("Bearer ")
+            given = request.headers.get("api-key") or request.headers.get("Authorization", "").removeprefix(
+                "Bearer "
+            )
             if given != self.api_key:
                 return _error(401, "Must provide an API key or an Authorization bearer token")
         try:
@@ -300,12 +306,16 @@ class StandInQdrant:
     async def create_collection(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         req = await _body(request, m.CreateCollection)
+        if name in self.state.aliases:
+            raise QdrantError(409, f"Wrong input: Alias with the same name `{name}` already exists!")
         if name in self.state.collections:
             # UNSURE: recent Qdrant answers 409 Conflict; older releases answered 400.
             raise QdrantError(409, f"Wrong input: Collection `{name}` already exists!")
         for params in _dense_params(req.vectors):
             if params.size < 1:
-                raise QdrantError(422, "Validation error in JSON body: [vectors.size: value 0 invalid, must be 1 or larger]")
+                raise QdrantError(
+                    422, "Validation error in JSON body: [vectors.size: value 0 invalid, must be 1 or larger]"
+                )
         self.state.collections[name] = Collection(name, req, self.state.engine)
         return _ok(True)
 
@@ -347,12 +357,16 @@ class StandInQdrant:
                 if target not in self.state.collections:
                     raise QdrantError(404, f"Not found: Collection `{target}` doesn't exist!")
                 if action.create_alias.alias_name in self.state.collections:
-                    raise QdrantError(400, f"Wrong input: Collection `{action.create_alias.alias_name}` exists")
+                    raise QdrantError(
+                        400, f"Wrong input: Collection `{action.create_alias.alias_name}` exists"
+                    )
                 # UNSURE: Qdrant replaces an existing alias of the same name; we do the same.
                 aliases[action.create_alias.alias_name] = target
             elif isinstance(action, m.DeleteAliasOperation):
                 if aliases.pop(action.delete_alias.alias_name, None) is None:
-                    raise QdrantError(404, f"Not found: Alias {action.delete_alias.alias_name} does not exists!")
+                    raise QdrantError(
+                        404, f"Not found: Alias {action.delete_alias.alias_name} does not exists!"
+                    )
             elif isinstance(action, m.RenameAliasOperation):
                 old, new = action.rename_alias.old_alias_name, action.rename_alias.new_alias_name
                 if old not in aliases:
@@ -394,7 +408,9 @@ class StandInQdrant:
     async def delete_points(self, request: web.Request) -> web.Response:
         collection = self.state.get(request.match_info["name"])
         body = await request.json()
-        selector = m.PointIdsList.model_validate(body) if "points" in body else m.FilterSelector.model_validate(body)
+        selector = (
+            m.PointIdsList.model_validate(body) if "points" in body else m.FilterSelector.model_validate(body)
+        )
         self.state.engine.delete(collection.name, points_selector=selector)
         return _ok(m.UpdateResult(operation_id=0, status=m.UpdateStatus.COMPLETED))
 
@@ -402,10 +418,17 @@ class StandInQdrant:
         collection = self.state.get(request.match_info["name"])
         req = await _body(request, m.QueryRequest)
         result = self.state.engine.query_points(
-            collection.name, query=req.query, using=req.using, prefetch=req.prefetch, query_filter=req.filter,
-            search_params=req.params, limit=req.limit or 10, offset=req.offset,
+            collection.name,
+            query=req.query,
+            using=req.using,
+            prefetch=req.prefetch,
+            query_filter=req.filter,
+            search_params=req.params,
+            limit=req.limit or 10,
+            offset=req.offset,
             with_payload=req.with_payload if req.with_payload is not None else False,
-            with_vectors=req.with_vector or False, score_threshold=req.score_threshold,
+            with_vectors=req.with_vector or False,
+            score_threshold=req.score_threshold,
         )
         return _ok(result)
 
@@ -418,7 +441,10 @@ class StandInQdrant:
         collection = self.state.get(request.match_info["name"])
         req = await _body(request, m.ScrollRequest)
         points, offset = self.state.engine.scroll(
-            collection.name, scroll_filter=req.filter, limit=req.limit or 10, offset=req.offset,
+            collection.name,
+            scroll_filter=req.filter,
+            limit=req.limit or 10,
+            offset=req.offset,
             with_payload=req.with_payload if req.with_payload is not None else True,
             with_vectors=req.with_vector or False,
         )
@@ -428,7 +454,9 @@ class StandInQdrant:
         collection = self.state.get(request.match_info["name"])
         req = await _body(request, m.PointRequest)
         points = self.state.engine.retrieve(
-            collection.name, ids=req.ids, with_payload=req.with_payload if req.with_payload is not None else True,
+            collection.name,
+            ids=req.ids,
+            with_payload=req.with_payload if req.with_payload is not None else True,
             with_vectors=req.with_vector or False,
         )
         return _ok(points)

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
-from typing import Any
-
 import kopf
 
 from vectorops.operator.adapters.kube import KubeReader
@@ -13,29 +9,18 @@ from vectorops.operator.api.externalendpoint import ExternalModelEndpointSpec
 from vectorops.operator.api.kinds import EXTERNAL_MODEL_ENDPOINT
 from vectorops.operator.builders.references import externalendpoint_references
 from vectorops.operator.handlers.wiring import register
-from vectorops.operator.reconcilers.outcome import Outcome
+from vectorops.operator.reconcilers.outcome import Context, Outcome
 from vectorops.operator.reconcilers.pending import reconcile_references_only
 from vectorops.operator.settings import OperatorSettings
 
 
 def setup(registry: kopf.OperatorRegistry, kube: KubeReader, settings: OperatorSettings) -> None:
-    async def reconcile(
-        spec: Mapping[str, Any],
-        status: Mapping[str, Any],
-        namespace: str,
-        generation: int,
-        kube: KubeReader,
-        now: datetime,
-    ) -> Outcome:
+    async def reconcile(ctx: Context) -> Outcome:
         return await reconcile_references_only(
-            ExternalModelEndpointSpec.model_validate(spec),
+            ExternalModelEndpointSpec.model_validate(ctx.spec),
             externalendpoint_references,
             "route traffic to external endpoints",
-            status,
-            namespace,
-            generation,
-            kube,
-            now,
+            ctx,
         )
 
     register(registry, EXTERNAL_MODEL_ENDPOINT, reconcile, kube, settings)

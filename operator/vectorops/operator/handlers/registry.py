@@ -5,14 +5,17 @@ from __future__ import annotations
 import kopf
 
 from vectorops.operator.adapters.kube import KubeReader
+from vectorops.operator.adapters.qdrant import ClientPool
 from vectorops.operator.handlers import embeddingmodel, externalendpoint, vectorcollection, vectorstore
 from vectorops.operator.settings import OperatorSettings
 
 
-def build_registry(kube: KubeReader, settings: OperatorSettings) -> kopf.OperatorRegistry:
+def build_registry(kube: KubeReader, settings: OperatorSettings, pool: ClientPool) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     # The same credentials as the kubernetes client: in-cluster service account, else kubeconfig.
     kopf.on.login(registry=registry)(kopf.login_via_client)
-    for module in (vectorstore, vectorcollection, embeddingmodel, externalendpoint):
-        module.setup(registry, kube, settings)
+    vectorstore.setup(registry, kube, settings)
+    vectorcollection.setup(registry, kube, settings, pool)
+    embeddingmodel.setup(registry, kube, settings)
+    externalendpoint.setup(registry, kube, settings)
     return registry

@@ -1,41 +1,48 @@
-"""VectorCollection handlers."""
+"""VectorCollection handlers: level-based reconcile, and deletion by policy behind our finalizer."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 import kopf
 
 from vectorops.operator.adapters.kube import KubeReader
-from vectorops.operator.api.kinds import VECTOR_COLLECTION
-from vectorops.operator.api.vectorcollection import VectorCollectionSpec
-from vectorops.operator.builders.references import vectorcollection_references
-from vectorops.operator.handlers.wiring import register
-from vectorops.operator.reconcilers.outcome import Outcome
-from vectorops.operator.reconcilers.pending import reconcile_references_only
+from vectorops.operator.adapters.qdrant import ClientPool, QdrantFailure
+from vectorops.operator.api.conditions import ConditionStatus, ConditionType, Reason
+from vectorops.operator.api.kinds import GROUP, VECTOR_COLLECTION, VERSION
+from vectorops.operator.handlers.wiring import Logger, context, post_events, register, write_status
+from vectorops.operator.reconcilers.outcome import outcome
+from vectorops.operator.reconcilers.store import StoreProblem
+from vectorops.operator.reconcilers.vectorcollection import FORCE_DELETE_ANNOTATION, CollectionReconciler
 from vectorops.operator.settings import OperatorSettings
+from vectorops.operator.status.conditions import ConditionUpdate
 
 
-def setup(registry: kopf.OperatorRegistry, kube: KubeReader, settings: OperatorSettings) -> None:
-    async def reconcile(
-        spec: Mapping[str, Any],
-        status: Mapping[str, Any],
-        namespace: str,
-        generation: int,
-        kube: KubeReader,
-        now: datetime,
-    ) -> Outcome:
-        return await reconcile_references_only(
-            VectorCollectionSpec.model_validate(spec),
-            lambda s: vectorcollection_references(s, settings.default_store),
-            "create Qdrant collections",
-            status,
-            namespace,
-            generation,
-            kube,
-            now,
-        )
+def setup(
+    registry: kopf.OperatorRegistry, kube: KubeReader, settings: OperatorSettings, pool: ClientPool
+) -> None:
+    reconciler = CollectionReconciler(pool=pool, default_store=settings.default_store)
+    register(registry, VECTOR_COLLECTION, reconciler.reconcile, kube, settings)
 
-    register(registry, VECTOR_COLLECTION, reconcile, kube, settings)
+    @kopf.on.delete(GROUP, VERSION, VECTOR_COLLECTION.plural, id="delete-vectorcollection", registry=registry)
+    async def delete(body: kopf.Body, patch: kopf.Patch, logger: Logger, retry: int, **_: Any) -> None:
+        ctx = context(body, kube)
+        try:
+            note = await reconciler.delete(ctx)
+        except (QdrantFailure, StoreProblem) as e:
+            reason, message = (
+                (e.reason, e.message)
+                if isinstance(e, QdrantFailure)
+                else (e.problem.reason, e.problem.message)
+            )
+            text = (
+                f"cannot delete the Qdrant collection ({reason}: {message}); retrying. "
+                f"To remove this resource and keep the collection, annotate it {FORCE_DELETE_ANNOTATION}=true"
+            )
+            update = ConditionUpdate(
+                ConditionType.READY.value, ConditionStatus.FALSE, Reason.DELETION_BLOCKED.value, text
+            )
+            write_status(patch, ctx.status, outcome(ctx, [update]))
+            raise kopf.TemporaryError(text, delay=min(60, 2 ** min(retry, 6))) from e
+        logger.info(note.message)
+        post_events(body, [note])

@@ -13,18 +13,16 @@ import pydantic
 from vectorops.operator.adapters.kube import KubeReader
 from vectorops.operator.api.conditions import ConditionStatus, ConditionType, Reason
 from vectorops.operator.api.kinds import GROUP, VERSION, KindInfo
-from vectorops.operator.reconcilers.outcome import Outcome, outcome
+from vectorops.operator.reconcilers.outcome import Context, EventNote, Outcome, outcome
 from vectorops.operator.settings import OperatorSettings
 from vectorops.operator.status.conditions import ConditionUpdate, ready_transition
 from vectorops.operator.status.patch import status_patch
 
-# (spec, status, namespace, generation, kube, now) -> Outcome
-ReconcileFn = Callable[
-    [Mapping[str, Any], Mapping[str, Any], str, int, KubeReader, datetime], Awaitable[Outcome]
-]
+ReconcileFn = Callable[[Context], Awaitable[Outcome]]
+Logger = logging.Logger | logging.LoggerAdapter[Any]
 
 
-def _invalid_spec(status: Mapping[str, Any], generation: int, error: pydantic.ValidationError) -> Outcome:
+def _invalid_spec(ctx: Context, error: pydantic.ValidationError) -> Outcome:
     # The apiserver validated the object, so this means operator and CRD versions disagree.
     message = (
         f"the operator cannot read this spec (CRD and operator versions differ?): {error.errors()[0]['msg']}"
@@ -32,15 +30,31 @@ def _invalid_spec(status: Mapping[str, Any], generation: int, error: pydantic.Va
     update = ConditionUpdate(
         ConditionType.READY.value, ConditionStatus.FALSE, Reason.INVALID_SPEC.value, message
     )
-    return outcome(status, generation, [update], datetime.now(UTC))
+    return outcome(ctx, [update])
 
 
-def _post_event(body: kopf.Body, transition: Mapping[str, Any]) -> None:
-    message = f"Ready={transition['status']}: {transition['message']}"
-    if transition["status"] == ConditionStatus.FALSE.value:
-        kopf.warn(body, reason=transition["reason"], message=message)
-    else:
-        kopf.info(body, reason=transition["reason"], message=message)
+def post_events(body: kopf.Body, events: list[EventNote]) -> None:
+    for e in events:
+        (kopf.warn if e.type == "Warning" else kopf.info)(body, reason=e.reason, message=e.message[:1024])
+
+
+def context(body: kopf.Body, kube: KubeReader) -> Context:
+    meta = body.get("metadata", {})
+    return Context(
+        name=str(meta.get("name", "")),
+        namespace=str(meta.get("namespace") or ""),
+        generation=int(meta.get("generation") or 0),
+        spec=dict(body.get("spec") or {}),
+        status=dict(body.get("status") or {}),
+        kube=kube,
+        now=datetime.now(UTC),
+        annotations=dict(meta.get("annotations") or {}),
+    )
+
+
+def write_status(patch: kopf.Patch, current: Mapping[str, Any], result: Outcome) -> None:
+    for key, value in status_patch(current, result.desired_status()).items():
+        patch.status[key] = value
 
 
 def register(
@@ -52,30 +66,24 @@ def register(
 ) -> None:
     """Run `reconcile` on create/update/resume and every resync interval; patch only what changed."""
 
-    async def handler(
-        body: kopf.Body,
-        spec: kopf.Spec,
-        status: kopf.Status,
-        meta: kopf.Meta,
-        patch: kopf.Patch,
-        logger: logging.Logger | logging.LoggerAdapter[Any],
-        **_: Any,
-    ) -> None:
-        current = dict(status)
-        generation = int(meta.get("generation") or 0)
+    async def handler(body: kopf.Body, patch: kopf.Patch, logger: Logger, **_: Any) -> None:
+        ctx = context(body, kube)
         try:
-            result = await reconcile(
-                dict(spec), current, meta.namespace or "", generation, kube, datetime.now(UTC)
-            )
+            result = await reconcile(ctx)
         except pydantic.ValidationError as e:
-            result = _invalid_spec(current, generation, e)
-        changes = status_patch(current, result.desired_status())
-        for key, value in changes.items():
-            patch.status[key] = value
-        transition = ready_transition(current.get("conditions") or [], result.conditions)
+            result = _invalid_spec(ctx, e)
+        write_status(patch, ctx.status, result)
+        events = list(result.events)
+        transition = ready_transition(ctx.status.get("conditions") or [], result.conditions)
         if transition is not None:
             logger.info("Ready=%s (%s)", transition["status"], transition["reason"])
-            _post_event(body, transition)
+            level = "Warning" if transition["status"] == ConditionStatus.FALSE.value else "Normal"
+            events.append(
+                EventNote(
+                    level, transition["reason"], f"Ready={transition['status']}: {transition['message']}"
+                )
+            )
+        post_events(body, events)
 
     resource = (GROUP, VERSION, kind.plural)
     hid = f"reconcile-{kind.singular}"
@@ -86,7 +94,6 @@ def register(
         *resource,
         id=f"resync-{kind.singular}",
         interval=settings.resync_seconds,
-        idle=None,
         initial_delay=settings.resync_seconds,
         registry=registry,
     )(handler)

@@ -1,4 +1,4 @@
-"""What a reconcile pass produces: the desired status and the Events worth posting."""
+"""What a reconcile pass gets (Context) and produces (Outcome), independent of kopf."""
 
 from __future__ import annotations
 
@@ -7,27 +7,53 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from vectorops.operator.adapters.kube import KubeReader
 from vectorops.operator.status.conditions import ConditionUpdate, merge_conditions
 
 
 @dataclass(frozen=True)
+class Context:
+    """One object as the handler saw it, plus the clients a reconciler may use."""
+
+    name: str
+    namespace: str
+    generation: int
+    spec: Mapping[str, Any]
+    status: Mapping[str, Any]
+    kube: KubeReader
+    now: datetime
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EventNote:
+    """A Kubernetes Event to post: type is Normal or Warning."""
+
+    type: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
 class Outcome:
-    """The result of one reconcile pass, independent of kopf."""
+    """The result of one reconcile pass."""
 
     conditions: list[dict[str, Any]]
     generation: int
     extra_status: dict[str, Any] = field(default_factory=dict)
+    events: list[EventNote] = field(default_factory=list)
 
     def desired_status(self) -> dict[str, Any]:
         return {"observedGeneration": self.generation, "conditions": self.conditions, **self.extra_status}
 
 
 def outcome(
-    status: Mapping[str, Any],
-    generation: int,
+    ctx: Context,
     updates: Sequence[ConditionUpdate],
-    now: datetime,
     extra_status: dict[str, Any] | None = None,
+    events: list[EventNote] | None = None,
 ) -> Outcome:
-    conditions = merge_conditions(status.get("conditions") or [], updates, generation, now)
-    return Outcome(conditions=conditions, generation=generation, extra_status=extra_status or {})
+    conditions = merge_conditions(ctx.status.get("conditions") or [], updates, ctx.generation, ctx.now)
+    return Outcome(
+        conditions=conditions, generation=ctx.generation, extra_status=extra_status or {}, events=events or []
+    )

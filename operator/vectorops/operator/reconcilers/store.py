@@ -1,0 +1,69 @@
+"""From a VectorStore (and its Secrets) to a Qdrant endpoint."""
+
+from __future__ import annotations
+
+from vectorops.operator.adapters.kube import KubeReader
+from vectorops.operator.adapters.qdrant import QdrantEndpoint
+from vectorops.operator.api.conditions import Reason
+from vectorops.operator.api.kinds import VECTOR_STORE
+from vectorops.operator.api.vectorstore import VectorStoreSpec
+from vectorops.operator.status.readiness import Problem
+
+
+class StoreProblem(Exception):
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
+
+
+def store_key(namespace: str, name: str) -> str:
+    return f"{namespace}/{name}"
+
+
+async def _secret(kube: KubeReader, namespace: str, name: str, key: str, field: str) -> str:
+    value = await kube.secret_value(namespace, name, key)
+    if value is None:
+        reason = (
+            Reason.SECRET_NOT_FOUND
+            if await kube.secret_keys(namespace, name) is None
+            else Reason.SECRET_KEY_NOT_FOUND
+        )
+        raise StoreProblem(
+            Problem(reason.value, f"Secret {namespace}/{name} key {key!r} ({field}) not found")
+        )
+    return value
+
+
+async def endpoint_for(spec: VectorStoreSpec, namespace: str, kube: KubeReader) -> QdrantEndpoint:
+    conn = spec.qdrant
+    api_key = ca_pem = None
+    if conn.api_key_secret_ref is not None:
+        ref = conn.api_key_secret_ref
+        api_key = await _secret(kube, namespace, ref.name, ref.key, "spec.qdrant.apiKeySecretRef")
+    if conn.tls is not None and conn.tls.ca_secret_ref is not None:
+        ref = conn.tls.ca_secret_ref
+        ca_pem = await _secret(kube, namespace, ref.name, ref.key, "spec.qdrant.tls.caSecretRef")
+    return QdrantEndpoint(
+        url=conn.url,
+        api_key=api_key,
+        timeout_seconds=conn.timeout_seconds,
+        verify=not (conn.tls is not None and conn.tls.insecure_skip_verify),
+        ca_pem=ca_pem,
+        prefer_grpc=conn.prefer_grpc,
+        grpc_port=conn.grpc_port,
+    )
+
+
+async def load_store(namespace: str, name: str, kube: KubeReader) -> tuple[VectorStoreSpec, QdrantEndpoint]:
+    """The named store and its endpoint, or StoreProblem saying what is missing."""
+    if not name:
+        raise StoreProblem(
+            Problem(
+                Reason.STORE_NOT_FOUND.value, "spec.storeRef is not set and the operator has no default store"
+            )
+        )
+    obj = await kube.get_custom_object(VECTOR_STORE.plural, namespace, name)
+    if obj is None:
+        raise StoreProblem(Problem(Reason.STORE_NOT_FOUND.value, f"VectorStore {namespace}/{name} not found"))
+    spec = VectorStoreSpec.model_validate(obj.get("spec") or {})
+    return spec, await endpoint_for(spec, namespace, kube)
