@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from vectorops.operator.devenv.controlplane import ControlPlane, free_port
+from vectorops.operator.devenv.qdrant_standin import StandInQdrant
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -56,6 +57,18 @@ class Cluster:
             f"{kind}/{name} did not reach the expected state in {timeout}s:\n"
             f"{json.dumps(obj.get('status'), indent=1)}"
         )
+
+    def wait_event(
+        self, ns: str, name: str, reason: str, contains: str = "", timeout: float = 15
+    ) -> dict[str, Any]:
+        """kopf posts Events in the background: wait for one rather than race it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for e in self.events(ns, name):
+                if e["reason"] == reason and contains in e.get("message", ""):
+                    return e
+            time.sleep(0.2)
+        raise AssertionError(f"no {reason} event containing {contains!r} for {name}: {self.events(ns, name)}")
 
     def events(self, ns: str, name: str) -> list[dict[str, Any]]:
         items = json.loads(self.kubectl("get", "events", "-n", ns, "-o", "json").stdout)["items"]
@@ -170,3 +183,13 @@ def operator(
         text = log.read_text()
         assert "Traceback" not in text, f"operator logged a traceback:\n{text[-6000:]}"
         assert code == 0, f"operator exited with {code} on SIGTERM:\n{text[-4000:]}"
+
+
+@pytest.fixture(scope="module")
+def qdrant() -> Iterator[StandInQdrant]:
+    """A Qdrant REST stand-in in this process; the operator subprocess reaches it over HTTP."""
+    server = StandInQdrant(port=free_port()).start()
+    try:
+        yield server
+    finally:
+        server.stop()

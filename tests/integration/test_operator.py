@@ -41,8 +41,7 @@ def test_unreachable_qdrant_is_reported(cluster: Cluster, namespace: str, operat
     cluster.apply(namespace, store("down", f"http://127.0.0.1:{free_port()}"))
     obj = cluster.wait_for(namespace, "vectorstore", "down", ready_is("False", "BackendUnreachable"))
     assert "unreachable" in condition(obj)["message"]
-    events = cluster.events(namespace, "down")
-    assert any(e["reason"] == "BackendUnreachable" and e["type"] == "Warning" for e in events), events
+    assert cluster.wait_event(namespace, "down", "BackendUnreachable")["type"] == "Warning"
 
 
 def test_missing_secret_then_created_converges(
@@ -62,7 +61,7 @@ def test_missing_secret_then_created_converges(
     assert "postgresql://u@h/db" not in json.dumps(cluster.events(namespace, "pg"))
 
 
-def test_collection_reports_missing_store_then_pending_reconciler(
+def test_collection_reports_missing_store_then_syncs(
     cluster: Cluster, namespace: str, operator: OperatorProcess, tmp_path: Path
 ) -> None:
     collection = {
@@ -75,12 +74,10 @@ def test_collection_reports_missing_store_then_pending_reconciler(
     obj = cluster.wait_for(namespace, "vectorcollection", "docs", ready_is("False", "StoreNotFound"))
     assert f"VectorStore {namespace}/default" in condition(obj)["message"]
     cluster.apply(namespace, store("default", f"local:{tmp_path}/q"))
-    obj = cluster.wait_for(
-        namespace, "vectorcollection", "docs", ready_is("Unknown", "ReconcilerNotAvailable")
-    )
-    assert "does not yet create Qdrant collections" in condition(obj)["message"]
+    obj = cluster.wait_for(namespace, "vectorcollection", "docs", ready_is("True", "Synced"))
+    assert obj["status"]["collectionName"] == "docs"
     table = cluster.kubectl("get", "vectorops", "-n", namespace).stdout
-    assert "READY" in table and "REASON" in table and "ReconcilerNotAvailable" in table
+    assert "READY" in table and "REASON" in table and "Synced" in table
 
 
 def test_examples_get_a_ready_condition(cluster: Cluster, namespace: str, operator: OperatorProcess) -> None:
@@ -99,6 +96,7 @@ def test_examples_get_a_ready_condition(cluster: Cluster, namespace: str, operat
         condition(cluster.get(namespace, "externalmodelendpoint", "openai"))["reason"]
         == "ReconcilerNotAvailable"
     )
+    cluster.wait_for(namespace, "vectorcollection", "articles", ready_is("True", "Synced"))
 
 
 def test_no_gitops_drift_and_idle_resync_writes_nothing(

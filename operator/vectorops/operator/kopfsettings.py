@@ -22,8 +22,10 @@ def configure(settings: kopf.OperatorSettings, cfg: OperatorSettings) -> kopf.Op
     settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(
         field=f"{KOPF_STATUS}.lastHandledConfiguration"
     )
-    # Events are for humans: only warnings and errors, plus the explicit kopf.info/warn we post.
-    settings.posting.level = logging.WARNING
+    # Events are for humans: log lines never become Events (posting.loggers, off since kopf 1.45), only
+    # the explicit ones we post (Created, Updated, DriftRepaired, Ready changes...), Normal and Warning.
+    settings.posting.loggers = False
+    settings.posting.level = logging.INFO
     settings.posting.reporting_component = "vectorops"
     # Long-lived watches with a server-side timeout and an inactivity guard against silent freezes.
     settings.watching.server_timeout = cfg.watch_server_timeout
