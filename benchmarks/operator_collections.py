@@ -1,0 +1,178 @@
+"""Operator time-to-Ready and memory for many VectorCollections applied at once.
+
+For each N, on the real local control plane and the Qdrant stand-in, a fresh `vectorops operator`
+process is started, N VectorCollections are applied in one `kubectl apply`, and the wall time until
+every one reports Ready=True is measured, with the operator's peak RSS (VmHWM). Beside it: the same
+N collections created directly with qdrant-client against the same server (the floor: what Qdrant
+itself costs, with no Kubernetes in the loop).
+
+    .venv/bin/python benchmarks/operator_collections.py [--sizes 100 500]
+
+The last line is one JSON object with the figures for the largest N.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+from qdrant_client import QdrantClient
+from qdrant_client.http import models as m
+
+from vectorops.operator.devenv.controlplane import ControlPlane, free_port
+from vectorops.operator.devenv.qdrant_standin import StandInQdrant
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def collections(n: int) -> list[dict]:
+    shapes = [
+        {"vectors": {"size": 384}},
+        {"vectors": {"size": 768, "distance": "Dot"}, "hnsw": {"m": 32}},
+        {"vectors": {"size": 128}, "quantization": {"scalar": {"type": "int8"}}},
+        {
+            "namedVectors": {"title": {"size": 64}, "body": {"size": 256}},
+            "payloadIndexes": [{"field": "t", "type": "keyword"}],
+        },
+    ]
+    return [
+        {
+            "apiVersion": "vectorops.io/v1alpha1",
+            "kind": "VectorCollection",
+            "metadata": {"name": f"c{i:04d}"},
+            "spec": {"storeRef": {"name": "q"}, **shapes[i % len(shapes)]},
+        }
+        for i in range(n)
+    ]
+
+
+def ready_count(cp: ControlPlane, ns: str) -> int:
+    items = json.loads(cp.kubectl("get", "vectorcollections", "-n", ns, "-o", "json").stdout)["items"]
+    return sum(
+        1
+        for o in items
+        for c in (o.get("status") or {}).get("conditions", [])
+        if c["type"] == "Ready" and c["status"] == "True"
+    )
+
+
+def run_operator(cp: ControlPlane, qdrant: StandInQdrant, n: int, log: Path) -> tuple[float, float]:
+    ns = f"bench-{n}"
+    cp.kubectl("create", "namespace", ns)
+    cp.kubectl(
+        "apply",
+        "-n",
+        ns,
+        "-f",
+        "-",
+        input=yaml.safe_dump(
+            {
+                "apiVersion": "vectorops.io/v1alpha1",
+                "kind": "VectorStore",
+                "metadata": {"name": "q"},
+                "spec": {"qdrant": {"url": qdrant.url}},
+            }
+        ),
+    )
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(cp.kubeconfig),
+        "VECTOROPS_NAMESPACES": json.dumps([ns]),
+        "VECTOROPS_LIVENESS_ENDPOINT": "",
+        "VECTOROPS_RESYNC_SECONDS": "300",
+    }
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vectorops.cli", "operator"], env=env, stdout=out, stderr=out
+        )
+        try:
+            time.sleep(3)  # let the operator start watching: we time reconciliation, not Python start-up
+            start = time.monotonic()
+            cp.kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump_all(collections(n)))
+            while ready_count(cp, ns) < n:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"operator exited: {log.read_text()[-2000:]}")
+                if time.monotonic() - start > 900:
+                    raise TimeoutError(f"only {ready_count(cp, ns)}/{n} Ready after 900 s")
+                time.sleep(0.5)
+            seconds = time.monotonic() - start
+            return seconds, peak_rss_mb(proc.pid)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
+
+
+def run_direct(qdrant: StandInQdrant, n: int) -> float:
+    """The same collections created straight through qdrant-client: Qdrant's own cost."""
+    client = QdrantClient(url=qdrant.url, check_compatibility=False)
+    start = time.monotonic()
+    for i in range(n):
+        name = f"direct-{n}-{i}"
+        shape = i % 4
+        if shape == 3:
+            client.create_collection(
+                name,
+                vectors_config={
+                    "title": m.VectorParams(size=64, distance=m.Distance.COSINE),
+                    "body": m.VectorParams(size=256, distance=m.Distance.COSINE),
+                },
+            )
+            client.create_payload_index(name, "t", m.PayloadSchemaType.KEYWORD)
+        else:
+            size = [384, 768, 128][shape]
+            client.create_collection(
+                name, vectors_config=m.VectorParams(size=size, distance=m.Distance.COSINE)
+            )
+    seconds = time.monotonic() - start
+    client.close()
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 500])
+    args = parser.parse_args()
+    results = []
+    with ControlPlane.start() as cp, StandInQdrant(port=free_port()) as qdrant:
+        cp.install_crds(sorted((REPO / "crds").glob("*.yaml")))
+        print(
+            f"{'N':>5} {'operator s to Ready':>20} {'per resource ms':>16} {'direct qdrant-client s':>23} "
+            f"{'ratio':>6} {'operator peak RSS MB':>21}"
+        )
+        for n in args.sizes:
+            seconds, rss = run_operator(cp, qdrant, n, cp.workdir / f"operator-{n}.log")
+            direct = run_direct(qdrant, n)
+            results.append(
+                {
+                    "n": n,
+                    "seconds_to_ready": round(seconds, 2),
+                    "peak_rss_mb": round(rss, 1),
+                    "direct_qdrant_seconds": round(direct, 2),
+                    "ratio_vs_direct": round(seconds / direct, 1),
+                }
+            )
+            print(
+                f"{n:>5} {seconds:>20.2f} {1000 * seconds / n:>16.1f} {direct:>23.2f} {seconds / direct:>6.1f} {rss:>21.1f}",
+                flush=True,
+            )
+    largest = max(results, key=lambda r: r["n"])
+    print(json.dumps({**largest, "all": results}))
+
+
+if __name__ == "__main__":
+    main()
