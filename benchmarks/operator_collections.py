@@ -38,6 +38,11 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def collections(n: int) -> list[dict]:
     shapes = [
         {"vectors": {"size": 384}},
@@ -109,6 +114,12 @@ def run_operator(cp: ControlPlane, qdrant: StandInQdrant, n: int, log: Path) -> 
                     raise TimeoutError(f"only {ready_count(cp, ns)}/{n} Ready after 900 s")
                 time.sleep(0.5)
             seconds = time.monotonic() - start
+            print(
+                f"  cpu seconds: operator {cpu_seconds(proc.pid):.1f}, apiserver+etcd "
+                f"{sum(cpu_seconds(p.pid) for p in cp._procs):.1f}, this process (stand-in, kubectl polling) "
+                f"{sum(os.times()[:2]):.1f}",
+                flush=True,
+            )
             return seconds, peak_rss_mb(proc.pid)
         finally:
             proc.terminate()
@@ -155,7 +166,7 @@ def main() -> None:
             f"{'ratio':>6} {'operator peak RSS MB':>21}"
         )
         for n in args.sizes:
-            seconds, rss = run_operator(cp, qdrant, n, cp.workdir / f"operator-{n}.log")
+            seconds, rss = run_operator(cp, qdrant, n, Path(f"/tmp/vectorops-bench-operator-{n}.log"))
             direct = run_direct(qdrant, n)
             results.append(
                 {
@@ -167,7 +178,8 @@ def main() -> None:
                 }
             )
             print(
-                f"{n:>5} {seconds:>20.2f} {1000 * seconds / n:>16.1f} {direct:>23.2f} {seconds / direct:>6.1f} {rss:>21.1f}",
+                f"{n:>5} {seconds:>20.2f} {1000 * seconds / n:>16.1f} {direct:>23.2f} "
+                f"{seconds / direct:>6.1f} {rss:>21.1f}",
                 flush=True,
             )
     largest = max(results, key=lambda r: r["n"])

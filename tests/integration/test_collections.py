@@ -294,8 +294,8 @@ def test_wrong_api_key_and_rejected_request(cluster: Cluster, ns: str, client: Q
     cluster.apply(ns, collection("holder", vectors={"size": 4}, aliases=[f"{ns}-taken"]))
     cluster.wait_for(ns, "vectorcollection", "holder", ready_is("True"))
     cluster.apply(ns, collection("clash", collectionName=f"{ns}-taken", vectors={"size": 4}))
-    obj = cluster.wait_for(ns, "vectorcollection", "clash", ready_is("False", "QdrantRejected"))
-    assert "Alias with the same name" in condition(obj)["message"]
+    obj = cluster.wait_for(ns, "vectorcollection", "clash", ready_is("False", "CollectionNameConflict"))
+    assert f"{ns}-taken is an alias of Qdrant collection holder" in condition(obj)["message"]
 
 
 def test_delete_policies(cluster: Cluster, ns: str, qdrant: StandInQdrant, client: QdrantClient) -> None:

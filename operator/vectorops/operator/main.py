@@ -39,4 +39,5 @@ async def run_operator(
 
 def main(cfg: OperatorSettings | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per Qdrant call is noise
     asyncio.run(run_operator(cfg or OperatorSettings()))

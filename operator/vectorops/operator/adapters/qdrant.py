@@ -244,11 +244,23 @@ def _to_observed(name: str, info: m.CollectionInfo, all_aliases: dict[str, str])
 
 async def observe(client: AsyncQdrantClient, name: str) -> ObservedCollection | None:
     """The collection as Qdrant reports it, or None when it does not exist."""
-    if not await client.collection_exists(name):
-        return None
-    info = await client.get_collection(name)
-    aliases = (await client.get_aliases()).aliases
-    return _to_observed(name, info, {a.alias_name: a.collection_name for a in aliases})
+    aliases = {a.alias_name: a.collection_name for a in (await client.get_aliases()).aliases}
+    if name in aliases:
+        # Qdrant resolves aliases in collection calls: managing `name` would change another collection.
+        raise QdrantFailure(
+            "CollectionNameConflict",
+            f"{name} is an alias of Qdrant collection {aliases[name]}; choose another collectionName "
+            "or remove the alias",
+        )
+    try:
+        info = await client.get_collection(name)
+    except UnexpectedResponse as e:
+        if e.status_code == 404:
+            return None
+        raise
+    except ValueError:
+        return None  # the embedded engine raises ValueError for an unknown collection
+    return _to_observed(name, info, aliases)
 
 
 def _field_schema(schema: Json) -> Any:

@@ -33,10 +33,17 @@ class ControlPlaneError(RuntimeError):
     """The control plane did not come up; the message carries the tail of its logs."""
 
 
+def free_ports(n: int) -> list[int]:
+    """n distinct free loopback ports (all held open while choosing, so none repeats)."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) for _ in range(n)]
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in socks]
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_ports(1)[0]
 
 
 def _tail(path: Path, lines: int = 30) -> str:
@@ -75,9 +82,10 @@ class ControlPlane:
         workdir = Path(workdir or tempfile.mkdtemp(prefix="vectorops-cp-"))
         workdir.mkdir(parents=True, exist_ok=True)
         cp = cls(binaries=binaries, workdir=workdir, keep_workdir=keep)
+        etcd_client, etcd_peer, apiserver = free_ports(3)
         try:
-            cp._start_etcd()
-            cp._start_apiserver()
+            cp._start_etcd(etcd_client, etcd_peer)
+            cp._start_apiserver(apiserver)
             cp._wait_ready(timeout)
             cp._write_kubeconfig()
         except BaseException:
@@ -92,8 +100,7 @@ class ControlPlane:
         self._procs.append(proc)
         return proc
 
-    def _start_etcd(self) -> None:
-        client, peer = free_port(), free_port()
+    def _start_etcd(self, client: int, peer: int) -> None:
         self.etcd_url = f"http://127.0.0.1:{client}"
         self._spawn(
             "etcd",
@@ -110,8 +117,7 @@ class ControlPlane:
             ],
         )
 
-    def _start_apiserver(self) -> None:
-        port = free_port()
+    def _start_apiserver(self, port: int) -> None:
         self.url = f"https://127.0.0.1:{port}"
         certs = self.workdir / "certs"
         certs.mkdir(exist_ok=True)

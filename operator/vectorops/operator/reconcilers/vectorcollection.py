@@ -18,9 +18,7 @@ from vectorops.operator.builders.qdrant_collection import (
     build_desired,
     resolve_dimension,
 )
-from vectorops.operator.builders.references import vectorcollection_references
 from vectorops.operator.reconcilers.outcome import Context, EventNote, Outcome, outcome
-from vectorops.operator.reconcilers.references import resolve
 from vectorops.operator.reconcilers.store import StoreProblem, load_store, store_key
 from vectorops.operator.status.conditions import ConditionUpdate, format_time
 from vectorops.operator.status.readiness import Problem, references_condition
@@ -67,22 +65,24 @@ class CollectionReconciler:
         model_dimension = None
         if model_name is not None:
             model = await ctx.kube.get_custom_object(EMBEDDING_MODEL.plural, ctx.namespace, model_name)
-            model_dimension = ((model or {}).get("status") or {}).get("dimension")
+            if model is None:
+                raise StoreProblem(
+                    Problem(
+                        Reason.MODEL_NOT_FOUND.value,
+                        f"EmbeddingModel {ctx.namespace}/{model_name} (spec.embeddingModelRef) not found",
+                    )
+                )
+            model_dimension = (model.get("status") or {}).get("dimension")
         dimension = resolve_dimension(spec, model_name, model_dimension)
         return build_desired(spec, ctx.name, dimension)
 
     async def reconcile(self, ctx: Context) -> Outcome:
         spec = VectorCollectionSpec.model_validate(ctx.spec)
-        references = await resolve(
-            vectorcollection_references(spec, self.default_store), ctx.namespace, ctx.kube
-        )
-        if references:
-            return _failed(ctx, references[0], references)
-        try:
+        try:  # each lookup reports its own missing reference, so nothing is read twice
             _, endpoint = await load_store(ctx.namespace, self.store_name(spec), ctx.kube)
             desired = await self._desired(ctx, spec)
         except StoreProblem as e:
-            return _failed(ctx, e.problem)
+            return _failed(ctx, e.problem, [e.problem])
         except DimensionError as e:
             return _failed(ctx, Problem(e.reason, str(e)))
         try:
