@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip --version >/dev/null 2>&1 || $(BIN)/python -m ensurepip -q
 	$(BIN)/python -m pip install -q --upgrade pip uv
-	$(BIN)/uv pip install -q -p $(BIN)/python -e ".[dev]"
+	$(BIN)/uv pip install -q -p $(BIN)/python -e ".[dev,embedder]"
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -71,6 +71,15 @@ def _controlplane(args: argparse.Namespace) -> int:
     return 0
 
 
+def _embedder(args: argparse.Namespace) -> int:
+    from vectorops.embedder.app import serve
+    from vectorops.embedder.settings import EmbedderSettings
+
+    overrides = {k: v for k, v in vars(args).items() if k in EmbedderSettings.model_fields and v is not None}
+    serve(EmbedderSettings(**overrides))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vectorops", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -90,6 +99,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("dev", help="local control plane + operator + examples, until Ctrl-C")
     p.add_argument("--examples", help="manifests to apply (default: examples/quickstart)")
     p.set_defaults(func=_dev)
+
+    p = sub.add_parser("embedder", help="serve an embedding model (settings: VECTOROPS_EMBEDDER_* env vars)")
+    p.add_argument("--model", help="model directory or Hugging Face repo id")
+    p.add_argument("--served-name", dest="served_name", help="name clients use in the model field")
+    p.add_argument("--device", choices=["cpu", "cuda"])
+    p.add_argument("--precision", choices=["fp32", "fp16", "bf16"])
+    p.add_argument("--redis-url", dest="redis_url")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.set_defaults(func=_embedder)
 
     p = sub.add_parser("controlplane", help="build (if needed) and print the control-plane binaries")
     p.set_defaults(func=_controlplane)

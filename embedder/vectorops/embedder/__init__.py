@@ -1,0 +1,1 @@
+"""The vectorops data plane: the embedding server (one per EmbeddingModel)."""

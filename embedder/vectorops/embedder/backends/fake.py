@@ -1,0 +1,43 @@
+"""A deterministic stand-in model for unit tests of batching, caching and the API. Not for serving."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+
+import numpy as np
+
+from vectorops.embedder.backends.base import Vectors
+
+
+class FakeBackend:
+    """Vectors derived from a hash of the text; one token per whitespace-separated word (+2 specials)."""
+
+    def __init__(self, dimension: int = 8, max_seq_length: int = 128, seconds_per_batch: float = 0.0) -> None:
+        self.dimension = dimension
+        self.max_seq_length = max_seq_length
+        self.seconds_per_batch = seconds_per_batch
+        self.batches: list[list[str]] = []
+        self._lock = threading.Lock()
+
+    def token_counts(self, texts: list[str]) -> list[int]:
+        return [min(len(t.split()) + 2, self.max_seq_length) for t in texts]
+
+    def encode(self, texts: list[str]) -> Vectors:
+        with self._lock:
+            self.batches.append(list(texts))
+        if self.seconds_per_batch:
+            time.sleep(self.seconds_per_batch)
+        rows = []
+        for text in texts:
+            digest = hashlib.sha256(text.encode()).digest()
+            row = np.frombuffer(digest * (1 + self.dimension * 4 // len(digest)), dtype=np.uint8)[
+                : self.dimension
+            ]
+            vec = row.astype(np.float32) - 127.5
+            rows.append(vec / np.linalg.norm(vec))
+        return np.stack(rows).astype(np.float32)
+
+    def device_memory_bytes(self) -> int | None:
+        return None

@@ -1,0 +1,1 @@
+"""HTTP routes of the embedder; handlers read what they need from the aiohttp app."""

