@@ -58,7 +58,7 @@ async def test_embeddings_shape_and_usage(api) -> None:
     body = await resp.json()
     assert body["object"] == "list" and body["model"] == MODEL
     assert [d["index"] for d in body["data"]] == [0, 1]
-    assert np.allclose(body["data"][0]["embedding"], backend.encode(["hello world"])[0])
+    assert np.allclose(body["data"][0]["embedding"], backend.encode(["hello world"])[0][0])
     assert body["usage"] == {"prompt_tokens": 4 + 5, "total_tokens": 9}
 
 
@@ -66,14 +66,14 @@ async def test_base64_and_dimensions(api) -> None:
     client, backend = api
     body = await (await embed(client, input="hello", encoding_format="base64", dimensions=4)).json()
     vec = np.frombuffer(base64.b64decode(body["data"][0]["embedding"]), dtype="<f4")
-    full = backend.encode(["hello"])[0][:4]
+    full = backend.encode(["hello"])[0][0][:4]
     assert np.allclose(vec, full / np.linalg.norm(full))
 
 
 async def test_prefix_by_input_type(api) -> None:
     client, backend = api
     body = await (await embed(client, input="cats", input_type="query")).json()
-    assert np.allclose(body["data"][0]["embedding"], backend.encode(["query: cats"])[0])
+    assert np.allclose(body["data"][0]["embedding"], backend.encode(["query: cats"])[0][0])
 
 
 @pytest.mark.parametrize(

@@ -42,13 +42,14 @@ async def test_concurrent_requests_share_forward_passes() -> None:
     batcher = DynamicBatcher(backend, BatchLimits(max_batch_size=16, max_wait_s=0.02), Metrics())
     await batcher.start()
     try:
-        results = await asyncio.gather(*(batcher.embed([f"text {i}"], [3]) for i in range(48)))
+        results = await asyncio.gather(*(batcher.embed([f"text {i}"]) for i in range(48)))
     finally:
         await batcher.stop()
     assert len(backend.batches) <= 6  # 48 single-text requests in a handful of passes
     assert max(len(b) for b in backend.batches) == 16
-    expected = backend.encode(["text 7"])[0]
-    assert np.allclose(results[7][0], expected)
+    expected = backend.encode(["text 7"])[0][0]
+    assert np.allclose(results[7][0][0], expected)
+    assert results[7][1] == [4]
 
 
 async def test_queue_full_gives_retry_after() -> None:
@@ -56,10 +57,10 @@ async def test_queue_full_gives_retry_after() -> None:
     batcher = DynamicBatcher(backend, BatchLimits(max_batch_size=2, max_queue=4), Metrics())
     await batcher.start()
     try:
-        first = asyncio.create_task(batcher.embed(["a", "b", "c", "d"], [3, 3, 3, 3]))
+        first = asyncio.create_task(batcher.embed(["a", "b", "c", "d"]))
         await asyncio.sleep(0)
         with pytest.raises(QueueFull) as e:
-            await batcher.embed(["e"], [3])
+            await batcher.embed(["e"])
         assert e.value.retry_after >= 1
         await first
     finally:
@@ -77,7 +78,7 @@ async def test_model_failure_fails_only_that_batch() -> None:
     await batcher.start()
     try:
         with pytest.raises(RuntimeError, match="out of memory"):
-            await batcher.embed(["boom"], [2])
-        assert (await batcher.embed(["fine"], [2])).shape == (1, 8)
+            await batcher.embed(["boom"])
+        assert (await batcher.embed(["fine"]))[0].shape == (1, 8)
     finally:
         await batcher.stop()

@@ -57,7 +57,7 @@ def create_app(
         await batcher.start()
         assert runtime.cache is not None
         # The first forward pass is the slow one: do it before saying ready.
-        await batcher.embed(["warm-up"], backend.token_counts(["warm-up"]))
+        await batcher.embed(["warm-up"])
         runtime.service = EmbeddingService(settings, backend, batcher, runtime.cache, metrics)
         runtime.ready.set()
         log.info("model %s ready: dimension %d on %s", settings.name, backend.dimension, settings.device)

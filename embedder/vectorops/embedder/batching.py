@@ -31,7 +31,7 @@ class QueueFull(Exception):
 class _Item:
     text: str
     tokens: int
-    future: asyncio.Future[np.ndarray]
+    future: asyncio.Future[tuple[np.ndarray, int]]
     enqueued: float = field(default_factory=time.monotonic)
 
 
@@ -86,12 +86,13 @@ class DynamicBatcher:
     def queued(self) -> int:
         return len(self._pending)
 
-    async def embed(self, texts: list[str], token_counts: list[int]) -> Vectors:
+    async def embed(self, texts: list[str]) -> tuple[Vectors, list[int]]:
+        """Vectors and exact token counts for the texts, computed in shared forward passes."""
         if len(self._pending) + len(texts) > self.limits.max_queue:
             batches_ahead = math.ceil(len(self._pending) / self.limits.max_batch_size)
             raise QueueFull(max(1, math.ceil(batches_ahead * self._last_forward_s)))
         loop = asyncio.get_running_loop()
-        items = [_Item(t, n, loop.create_future()) for t, n in zip(texts, token_counts, strict=True)]
+        items = [_Item(t, self.backend.estimate_tokens(t), loop.create_future()) for t in texts]
         self._pending.extend(items)
         self.metrics.queue_depth.set(len(self._pending))
         self._wakeup.set()
@@ -102,7 +103,7 @@ class DynamicBatcher:
                 if i in self._pending:
                     self._pending.remove(i)
             raise
-        return np.stack(rows)
+        return np.stack([v for v, _ in rows]), [n for _, n in rows]
 
     async def _fill(self) -> None:
         """Wait until a full batch is waiting or the oldest text has waited max_wait."""
@@ -133,10 +134,10 @@ class DynamicBatcher:
                 self.metrics.stage_seconds.labels("queue").observe(now - item.enqueued)
             self.metrics.batches.inc()
             self.metrics.batch_size.observe(len(batch))
-            self.metrics.batch_tokens.observe(batch[-1].tokens * len(batch))
+            self.metrics.batch_tokens.observe(batch[-1].tokens * len(batch))  # estimated padded tokens
             started = time.monotonic()
             try:
-                vectors = await loop.run_in_executor(
+                vectors, counts = await loop.run_in_executor(
                     self._executor, self.backend.encode, [i.text for i in batch]
                 )
             except Exception as e:
@@ -149,6 +150,6 @@ class DynamicBatcher:
             memory = self.backend.device_memory_bytes()
             if memory is not None:
                 self.metrics.device_memory.set(memory)
-            for item, row in zip(batch, vectors, strict=True):
+            for item, row, n in zip(batch, vectors, counts, strict=True):
                 if not item.future.done():
-                    item.future.set_result(row)
+                    item.future.set_result((row, n))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,12 +71,7 @@ class EmbeddingService:
                 tokens[i], vectors[i] = entry
         if misses:
             miss_texts = [texts[i] for i in misses]
-            started = time.monotonic()
-            counts = await asyncio.get_running_loop().run_in_executor(
-                None, self.backend.token_counts, miss_texts
-            )
-            self.metrics.stage_seconds.labels("tokenize").observe(time.monotonic() - started)
-            computed = await self.batcher.embed(miss_texts, counts)
+            computed, counts = await self.batcher.embed(miss_texts)
             for j, i in enumerate(misses):
                 vectors[i], tokens[i] = computed[j], counts[j]
             await self.cache.put_many(miss_texts, counts, computed)

@@ -1,1 +1,1 @@
-"""Model backends: the batcher calls `token_counts` and `encode`; nothing else about models leaks out."""
+"""Model backends: the batcher calls `estimate_tokens` and `encode`; nothing else about models leaks out."""

@@ -16,12 +16,13 @@ class Backend(Protocol):
     max_seq_length: int
     """Inputs are truncated to this many tokens."""
 
-    def token_counts(self, texts: list[str]) -> list[int]:
-        """Tokens per text after truncation (special tokens included), as the model will see them."""
+    def estimate_tokens(self, text: str) -> int:
+        """A cheap token estimate (no tokenizer) for packing batches; exact counts come from encode()."""
         ...
 
-    def encode(self, texts: list[str]) -> Vectors:
-        """One row per text, float32, normalised if configured. Blocking: called off the event loop."""
+    def encode(self, texts: list[str]) -> tuple[Vectors, list[int]]:
+        """One row per text (float32, normalised if configured) and the tokens each text used.
+        Blocking: called off the event loop. Texts are tokenized exactly once, here."""
         ...
 
     def device_memory_bytes(self) -> int | None:

@@ -21,10 +21,10 @@ class FakeBackend:
         self.batches: list[list[str]] = []
         self._lock = threading.Lock()
 
-    def token_counts(self, texts: list[str]) -> list[int]:
-        return [min(len(t.split()) + 2, self.max_seq_length) for t in texts]
+    def estimate_tokens(self, text: str) -> int:
+        return min(len(text.split()) + 2, self.max_seq_length)
 
-    def encode(self, texts: list[str]) -> Vectors:
+    def encode(self, texts: list[str]) -> tuple[Vectors, list[int]]:
         with self._lock:
             self.batches.append(list(texts))
         if self.seconds_per_batch:
@@ -37,7 +37,7 @@ class FakeBackend:
             ]
             vec = row.astype(np.float32) - 127.5
             rows.append(vec / np.linalg.norm(vec))
-        return np.stack(rows).astype(np.float32)
+        return np.stack(rows).astype(np.float32), [self.estimate_tokens(t) for t in texts]
 
     def device_memory_bytes(self) -> int | None:
         return None

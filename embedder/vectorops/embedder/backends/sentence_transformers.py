@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from sentence_transformers import SentenceTransformer
+from sentence_transformers.util import batch_to_device
 
 from vectorops.embedder.backends.base import Vectors
 from vectorops.embedder.settings import EmbedderSettings
@@ -30,26 +31,26 @@ class SentenceTransformerBackend:
             self.model.max_seq_length = settings.max_seq_length
         self.max_seq_length = int(self.model.max_seq_length or 512)
         self.normalize = settings.normalize
-        self.tokenizer = self.model.tokenizer
         probe = self.model.encode(["dimension probe"], convert_to_numpy=True)  # whatever the version calls it
         self.dimension = int(probe.shape[1])
 
-    def token_counts(self, texts: list[str]) -> list[int]:
-        encoded = self.tokenizer(
-            texts, add_special_tokens=True, truncation=True, max_length=self.max_seq_length
-        )
-        return [len(ids) for ids in encoded["input_ids"]]
+    def estimate_tokens(self, text: str) -> int:
+        # WordPiece/BPE average about 4 characters a token on English; +2 for the special tokens.
+        return min(self.max_seq_length, len(text) // 4 + 2)
 
-    def encode(self, texts: list[str]) -> Vectors:
+    def encode(self, texts: list[str]) -> tuple[Vectors, list[int]]:
+        # What SentenceTransformer.encode does for one batch, without tokenizing twice: the attention
+        # mask gives the exact token counts that the usage figures report.
+        features = self.model.tokenize(texts)
+        counts = [int(n) for n in features["attention_mask"].sum(dim=1).tolist()]
+        features = batch_to_device(features, self.model.device)
         with torch.inference_mode():
-            out = self.model.encode(
-                texts,
-                batch_size=len(texts),  # the batcher already formed the batch
-                convert_to_numpy=True,
-                normalize_embeddings=self.normalize,
-                show_progress_bar=False,
-            )
-        return np.asarray(out, dtype=np.float32)
+            embeddings = self.model.forward(features)["sentence_embedding"]
+            embeddings = embeddings[:, : self.dimension]
+            if self.normalize:
+                embeddings = torch.nn.functional.normalize(embeddings, p=2, dim=1)
+            out = embeddings.float().cpu().numpy()
+        return np.asarray(out, dtype=np.float32), counts
 
     def device_memory_bytes(self) -> int | None:
         if self.device == "cuda":

