@@ -7,14 +7,13 @@ import pytest
 from vectorops.operator.api import (
     EmbeddingModelSpec,
     ExternalModelEndpointSpec,
-    VectorCollectionSpec,
     VectorStoreSpec,
 )
 from vectorops.operator.builders.references import (
+    Reference,
     RefKind,
     embeddingmodel_references,
     externalendpoint_references,
-    vectorcollection_references,
     vectorstore_references,
 )
 from vectorops.operator.reconcilers.references import resolve
@@ -54,13 +53,10 @@ def test_store_references_every_secret() -> None:
     assert all(r.kind is RefKind.SECRET for r in refs)
 
 
-def test_collection_uses_default_store() -> None:
-    spec = VectorCollectionSpec.model_validate({"embeddingModelRef": {"name": "m"}})
-    refs = vectorcollection_references(spec, "fallback")
-    assert [(r.kind, r.name) for r in refs] == [
-        (RefKind.VECTOR_STORE, "fallback"),
-        (RefKind.EMBEDDING_MODEL, "m"),
-    ]
+def test_model_with_cache_uses_default_store() -> None:
+    spec = EmbeddingModelSpec.model_validate({"source": {"path": "/models/x"}})
+    refs = embeddingmodel_references(spec, "fallback")
+    assert [(r.kind, r.name) for r in refs] == [(RefKind.VECTOR_STORE, "fallback")]
 
 
 def test_model_without_cache_or_store_needs_nothing() -> None:
@@ -74,21 +70,27 @@ def test_endpoint_without_auth_needs_nothing() -> None:
 
 
 @pytest.mark.parametrize(
-    ("secrets", "objects", "default", "reasons"),
+    ("objects", "reasons"),
     [
-        ({}, set(), None, ["StoreNotFound"]),
-        ({}, set(), "default", ["StoreNotFound", "EmbeddingModelNotFound"]),
-        ({}, {("vectorstores", "default")}, "default", ["EmbeddingModelNotFound"]),
-        ({}, {("vectorstores", "default"), ("embeddingmodels", "m")}, "default", []),
+        (set(), ["StoreNotFound", "EmbeddingModelNotFound"]),
+        ({("vectorstores", "s")}, ["EmbeddingModelNotFound"]),
+        ({("vectorstores", "s"), ("embeddingmodels", "m")}, []),
     ],
 )
-async def test_resolve_collection(secrets, objects, default, reasons) -> None:
-    spec = VectorCollectionSpec.model_validate({"embeddingModelRef": {"name": "m"}})
-    refs = vectorcollection_references(spec, default)
-    if default is None:
-        refs = refs[:1]
-    problems = await resolve(refs, "ns", FakeKube(secrets, objects))
+async def test_resolve_objects(objects, reasons) -> None:
+    refs = [
+        Reference(RefKind.VECTOR_STORE, "s", "spec.storeRef"),
+        Reference(RefKind.EMBEDDING_MODEL, "m", "spec.embeddingModelRef"),
+    ]
+    problems = await resolve(refs, "ns", FakeKube({}, objects))
     assert [p.reason for p in problems] == reasons
+
+
+async def test_unnamed_store_is_reported() -> None:
+    problems = await resolve(
+        [Reference(RefKind.VECTOR_STORE, "", "spec.storeRef")], "ns", FakeKube({}, set())
+    )
+    assert "no default store" in problems[0].message
 
 
 async def test_resolve_secret_and_key() -> None:

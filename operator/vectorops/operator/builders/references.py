@@ -8,7 +8,6 @@ from enum import StrEnum
 from vectorops.operator.api.base import SecretKeyRef
 from vectorops.operator.api.embeddingmodel import EmbeddingModelSpec
 from vectorops.operator.api.externalendpoint import ExternalModelEndpointSpec
-from vectorops.operator.api.vectorcollection import VectorCollectionSpec
 from vectorops.operator.api.vectorstore import VectorStoreSpec
 
 
@@ -44,15 +43,6 @@ def vectorstore_references(spec: VectorStoreSpec) -> list[Reference]:
         refs += _secret(spec.postgres.dsn_secret_ref, "spec.postgres.dsnSecretRef")
     if spec.redis is not None:
         refs += _secret(spec.redis.url_secret_ref, "spec.redis.urlSecretRef")
-    return refs
-
-
-def vectorcollection_references(spec: VectorCollectionSpec, default_store: str | None) -> list[Reference]:
-    refs = _store(spec.store_ref.name if spec.store_ref else None, default_store)
-    if spec.embedding_model_ref is not None:
-        refs.append(
-            Reference(RefKind.EMBEDDING_MODEL, spec.embedding_model_ref.name, "spec.embeddingModelRef")
-        )
     return refs
 
 

@@ -18,7 +18,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -257,12 +257,3 @@ class ControlPlane:
         files = sorted(folder.glob("*.yaml"))
         self.install_crds(files)
         return [f.stem for f in files]
-
-
-@contextlib.contextmanager
-def running_control_plane(**kwargs: object) -> Iterator[ControlPlane]:
-    cp = ControlPlane.start(**kwargs)  # type: ignore[arg-type]
-    try:
-        yield cp
-    finally:
-        cp.stop()

@@ -12,10 +12,8 @@ the e2e suite runs the same operator tests against a real Qdrant to keep them ho
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib.metadata
 import threading
-import time
 from collections.abc import Awaitable, Callable
 from copy import deepcopy
 from typing import Any
@@ -468,24 +466,3 @@ def _dense_params(vectors: Any) -> list[m.VectorParams]:
     if isinstance(vectors, dict):
         return list(vectors.values())
     return []
-
-
-@contextlib.contextmanager
-def running_standin(**kwargs: Any):  # type: ignore[no-untyped-def]
-    server = StandInQdrant(**kwargs).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-def wait_until_listening(url: str, timeout: float = 5) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError):
-            urllib.request.urlopen(f"{url}/readyz", timeout=1).close()
-            return
-        time.sleep(0.05)
-    raise TimeoutError(url)
