@@ -7,7 +7,7 @@ import logging
 
 import kopf
 
-from vectorops.operator.adapters.kube import KubernetesReader, load_api_client
+from vectorops.operator.adapters.kube import KubernetesReader, KubernetesWriter, load_api_client
 from vectorops.operator.adapters.qdrant import ClientPool
 from vectorops.operator.handlers.registry import build_registry
 from vectorops.operator.kopfsettings import configure
@@ -17,12 +17,14 @@ from vectorops.operator.settings import OperatorSettings
 async def run_operator(
     cfg: OperatorSettings, stop_flag: asyncio.Event | None = None, ready_flag: asyncio.Event | None = None
 ) -> None:
-    kube = KubernetesReader(load_api_client())
+    api = load_api_client()
+    kube = KubernetesReader(api)
+    writer = KubernetesWriter(api, cfg.field_manager)
     settings = configure(kopf.OperatorSettings(), cfg)
     pool = ClientPool()
     try:
         await kopf.operator(
-            registry=build_registry(kube, cfg, pool),
+            registry=build_registry(kube, cfg, pool, writer),
             settings=settings,
             clusterwide=not cfg.namespaces,
             namespaces=cfg.namespaces,

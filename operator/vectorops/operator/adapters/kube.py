@@ -84,3 +84,48 @@ class KubernetesReader:
                 return None
             raise
         return obj if isinstance(obj, dict) else None
+
+
+class KubeWriter(Protocol):
+    async def apply(self, manifest: dict[str, Any], namespace: str) -> dict[str, Any]:
+        """Server-side apply with our field manager; returns the object as stored."""
+        ...
+
+    async def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """Any object, or None when it does not exist."""
+        ...
+
+
+class KubernetesWriter:
+    """Server-side apply through the client's dynamic API (any kind, one code path)."""
+
+    def __init__(self, api: ApiClient, field_manager: str) -> None:
+        from kubernetes.dynamic import DynamicClient
+
+        self._dynamic = DynamicClient(api)  # type: ignore[no-untyped-call]
+        self._field_manager = field_manager
+
+    def _resource(self, api_version: str, kind: str) -> Any:
+        return self._dynamic.resources.get(api_version=api_version, kind=kind)
+
+    async def apply(self, manifest: dict[str, Any], namespace: str) -> dict[str, Any]:
+        resource = self._resource(manifest["apiVersion"], manifest["kind"])
+        result = await asyncio.to_thread(
+            resource.server_side_apply,
+            body=manifest,
+            name=manifest["metadata"]["name"],
+            namespace=namespace,
+            field_manager=self._field_manager,
+            force_conflicts=True,
+        )
+        return dict(result.to_dict())
+
+    async def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        from kubernetes.dynamic.exceptions import NotFoundError
+
+        resource = self._resource(api_version, kind)
+        try:
+            result = await asyncio.to_thread(resource.get, name=name, namespace=namespace)
+        except NotFoundError:
+            return None
+        return dict(result.to_dict())

@@ -46,6 +46,9 @@ class Reason(StrEnum):
     UPDATED = "Updated"
     DRIFT_REPAIRED = "DriftRepaired"
     DELETION_BLOCKED = "DeletionBlocked"
+    ROLLING_OUT = "RollingOut"
+    AVAILABLE = "Available"
+    SCALED_TO_ZERO = "ScaledToZero"
 
 
 class Condition(CRDModel):

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import kopf
 
-from vectorops.operator.adapters.kube import KubeReader
+from vectorops.operator.adapters.kube import KubeReader, KubeWriter
 from vectorops.operator.adapters.qdrant import ClientPool
 from vectorops.operator.handlers import embeddingmodel, externalendpoint, vectorcollection, vectorstore
 from vectorops.operator.settings import OperatorSettings
 
 
-def build_registry(kube: KubeReader, settings: OperatorSettings, pool: ClientPool) -> kopf.OperatorRegistry:
+def build_registry(
+    kube: KubeReader, settings: OperatorSettings, pool: ClientPool, writer: KubeWriter
+) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     # The same credentials as the kubernetes client: in-cluster service account, else kubeconfig.
     kopf.on.login(registry=registry)(kopf.login_via_client)
     vectorstore.setup(registry, kube, settings)
     vectorcollection.setup(registry, kube, settings, pool)
-    embeddingmodel.setup(registry, kube, settings)
+    embeddingmodel.setup(registry, kube, settings, writer)
     externalendpoint.setup(registry, kube, settings)
     return registry

@@ -19,6 +19,8 @@ from vectorops.operator.status.conditions import ConditionUpdate, ready_transiti
 from vectorops.operator.status.patch import status_patch
 
 ReconcileFn = Callable[[Context], Awaitable[Outcome]]
+# Not-ready reasons that mean "on its way", not "something is wrong": their Events are Normal.
+PROGRESS = {"RollingOut", Reason.RECONCILING.value}
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 
 
@@ -43,6 +45,7 @@ def context(body: kopf.Body, kube: KubeReader) -> Context:
     return Context(
         name=str(meta.get("name", "")),
         namespace=str(meta.get("namespace") or ""),
+        uid=str(meta.get("uid", "")),
         generation=int(meta.get("generation") or 0),
         spec=dict(body.get("spec") or {}),
         status=dict(body.get("status") or {}),
@@ -77,7 +80,10 @@ def register(
         transition = ready_transition(ctx.status.get("conditions") or [], result.conditions)
         if transition is not None:
             logger.info("Ready=%s (%s)", transition["status"], transition["reason"])
-            level = "Warning" if transition["status"] == ConditionStatus.FALSE.value else "Normal"
+            failing = (
+                transition["status"] == ConditionStatus.FALSE.value and transition["reason"] not in PROGRESS
+            )
+            level = "Warning" if failing else "Normal"
             events.append(
                 EventNote(
                     level, transition["reason"], f"Ready={transition['status']}: {transition['message']}"

@@ -17,6 +17,7 @@ class Context:
 
     name: str
     namespace: str
+    uid: str
     generation: int
     spec: Mapping[str, Any]
     status: Mapping[str, Any]
