@@ -188,9 +188,26 @@ def operator(
         assert code == 0, f"operator exited with {code} on SIGTERM:\n{text[-4000:]}"
 
 
+class RealQdrant:
+    """A real Qdrant given by URL (VECTOROPS_TEST_QDRANT_URL, e.g. a port-forward into kind)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url.rstrip("/")
+
+
+def standin_only(server: object) -> StandInQdrant:
+    """Tests that stop Qdrant or count its requests need the stand-in; against a real one they skip."""
+    if not isinstance(server, StandInQdrant):
+        pytest.skip("needs the stand-in: it stops Qdrant or counts its requests")
+    return server
+
+
 @pytest.fixture(scope="module")
-def qdrant() -> Iterator[StandInQdrant]:
-    """A Qdrant REST stand-in in this process; the operator subprocess reaches it over HTTP."""
+def qdrant() -> Iterator[StandInQdrant | RealQdrant]:
+    """The stand-in in this process (reached over HTTP by the operator subprocess), or a real Qdrant."""
+    if os.environ.get("VECTOROPS_TEST_QDRANT_URL"):
+        yield RealQdrant(os.environ["VECTOROPS_TEST_QDRANT_URL"])
+        return
     server = StandInQdrant(port=free_port()).start()
     try:
         yield server
