@@ -61,6 +61,7 @@ def run_dev(workdir: Path, examples: Path, crds: Path) -> int:
             "  kubectl describe vectorcollection articles\n"
             f"  third-party CRDs installed: {', '.join(others) or 'none'}\n"
             f"  postgres: {pg.dsn if pg else 'not running'}\n"
+            "  No kubelet runs here: embedder Deployments are created but stay RollingOut.\n"
             "Press Ctrl-C to stop and clean up.\n",
             flush=True,
         )
