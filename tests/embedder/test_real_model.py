@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from tests.embedder.conftest import RedisServer
+from tests.processes import wait_until_ok
 from vectorops.operator.devenv.controlplane import free_port
 
 gt_model = pytest.importorskip(
@@ -57,18 +58,7 @@ def embedder(redis_module: RedisServer, tmp_path_factory: pytest.TempPathFactory
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, log.read_text()[-3000:]
-            try:
-                with urllib.request.urlopen(f"{url}/readyz", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            time.sleep(0.5)
-        else:
-            raise AssertionError(f"embedder not ready:\n{log.read_text()[-3000:]}")
+        wait_until_ok(f"{url}/readyz", proc, log, 240, "embedder")
         yield url
     finally:
         proc.terminate()

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.processes import wait_until_ok
 from vectorops.operator.devenv.controlplane import ControlPlane, free_port
 from vectorops.operator.devenv.qdrant_standin import StandInQdrant
 
@@ -142,20 +142,7 @@ class OperatorProcess:
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(
-                    f"operator exited with {self.proc.returncode}:\n{self.log.read_text()[-4000:]}"
-                )
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.3)
-        raise AssertionError(f"operator liveness never answered:\n{self.log.read_text()[-4000:]}")
+        wait_until_ok(f"http://127.0.0.1:{self.port}/healthz", self.proc, self.log, timeout, "operator")
 
     def stop(self) -> int:
         assert self.proc is not None
