@@ -6,7 +6,7 @@ import httpx
 import pytest
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from vectorops.operator.adapters.qdrant import QdrantEndpoint, classify, probe
+from vectorops.operator.adapters.qdrant import ClientPool, QdrantEndpoint, classify, probe
 from vectorops.operator.devenv.controlplane import free_port
 
 
@@ -48,10 +48,14 @@ def test_classify(error: BaseException, reason: str, text: str) -> None:
 
 
 async def test_probe_unreachable_and_local(tmp_path) -> None:
-    down = await probe(QdrantEndpoint(url=f"http://127.0.0.1:{free_port()}", timeout_seconds=2))
+    pool = ClientPool()
+    down = await probe(
+        QdrantEndpoint(url=f"http://127.0.0.1:{free_port()}", timeout_seconds=2), pool, "ns/down"
+    )
+    await pool.close()
     assert (down.ok, down.reason) == (False, "BackendUnreachable")
-    local = await probe(QdrantEndpoint(url=f"local:{tmp_path}/engine"))
+    local = await probe(QdrantEndpoint(url=f"local:{tmp_path}/engine"), pool, "ns/local")
     assert local.ok and (tmp_path / "engine").is_dir()
     (tmp_path / "file").write_text("x")
-    blocked = await probe(QdrantEndpoint(url=f"local:{tmp_path}/file/sub"))
+    blocked = await probe(QdrantEndpoint(url=f"local:{tmp_path}/file/sub"), pool, "ns/blocked")
     assert (blocked.ok, blocked.reason) == (False, "LocalPathUnusable")

@@ -171,7 +171,8 @@ class ClientPool:
 
 
 # -- probing ----------------------------------------------------------------------------------------
-async def probe(ep: QdrantEndpoint, pool: ClientPool | None = None, key: str = "") -> ProbeResult:
+async def probe(ep: QdrantEndpoint, pool: ClientPool, key: str) -> ProbeResult:
+    """Does the store answer? Uses the pooled client, so a resync opens no new connection."""
     if ep.local_path is not None:
         folder = Path(ep.local_path)
         try:
@@ -181,16 +182,12 @@ async def probe(ep: QdrantEndpoint, pool: ClientPool | None = None, key: str = "
         if not os.access(folder, os.W_OK):
             return ProbeResult(False, "LocalPathUnusable", f"{folder} is not writable by the operator")
         return ProbeResult(True, "Connected", f"embedded Qdrant engine at {folder}")
-    own = pool is None
-    client = _make_client(ep)[0] if pool is None else await pool.get(key, ep)
+    client = await pool.get(key, ep)
     try:
         await client.get_collections()
     except Exception as e:
         failure = classify(e, ep.url)
         return ProbeResult(False, failure.reason, failure.message)
-    finally:
-        if own:
-            await client.close()
     return ProbeResult(True, "Connected", f"Qdrant at {ep.url} answers")
 
 

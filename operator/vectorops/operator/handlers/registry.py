@@ -16,7 +16,7 @@ def build_registry(
     registry = kopf.OperatorRegistry()
     # The same credentials as the kubernetes client: in-cluster service account, else kubeconfig.
     kopf.on.login(registry=registry)(kopf.login_via_client)
-    vectorstore.setup(registry, kube, settings)
+    vectorstore.setup(registry, kube, settings, pool)
     vectorcollection.setup(registry, kube, settings, pool)
     embeddingmodel.setup(registry, kube, settings, writer)
     externalendpoint.setup(registry, kube, settings)
