@@ -128,3 +128,53 @@ def test_metrics_exposed(embedder: str) -> None:
         text = r.read().decode()
     assert "vectorops_embedder_batches_total" in text
     assert 'vectorops_embedder_requests_total{status="200"}' in text
+
+
+MIXED = [" ".join(["word"] * n) + f" number {n}" for n in (1, 90, 3, 60, 2, 120, 5, 40, 7, 200, 4, 80)]
+
+
+def test_mixed_lengths_split_into_passes_still_equal_sentence_transformers(embedder: str) -> None:
+    """Concurrent requests of very different lengths share batches, which run as several passes of
+    similar lengths; each vector still equals encode() on its own text."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(gt_model.get_model_path()), device="cpu")
+    expected = np.asarray(model.encode(MIXED, normalize_embeddings=True))
+    c = client(embedder)
+    passes_before = _counter(embedder, "vectorops_embedder_forward_passes_total")
+    with ThreadPoolExecutor(len(MIXED)) as pool:
+        results = list(pool.map(lambda t: c.embeddings.create(model="all-MiniLM-L6-v2", input=t), MIXED))
+    got = np.array([r.data[0].embedding for r in results], dtype=np.float32)
+    assert ((got * expected).sum(axis=1)).min() > 0.9999
+    whole = c.embeddings.create(model="all-MiniLM-L6-v2", input=[f"fresh {t}" for t in MIXED])
+    assert len(whole.data) == len(MIXED)
+    # One request of twelve mixed lengths is one batch, computed as more than one pass.
+    assert _counter(embedder, "vectorops_embedder_forward_passes_total") - passes_before > 2
+
+
+def _counter(url: str, name: str) -> float:
+    with urllib.request.urlopen(f"{url}/metrics") as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    raise AssertionError(f"{name} not exposed")
+
+
+def test_pooling_override_changes_how_tokens_become_a_vector() -> None:
+    import torch
+
+    from vectorops.embedder.backends.sentence_transformers import SentenceTransformerBackend
+    from vectorops.embedder.settings import EmbedderSettings
+
+    path = str(gt_model.get_model_path())
+    cls = SentenceTransformerBackend(EmbedderSettings(model=path, pooling="cls"))
+    mean = SentenceTransformerBackend(EmbedderSettings(model=path))
+    text = TEXTS[:2]
+    features = cls.model.tokenize(text)
+    with torch.inference_mode():
+        tokens = cls.model[0](dict(features))["token_embeddings"]
+    first = torch.nn.functional.normalize(tokens[:, 0], dim=1).numpy()
+    assert np.allclose(cls.encode(text).vectors, first, atol=1e-5)
+    assert not np.allclose(mean.encode(text).vectors, first, atol=1e-2)

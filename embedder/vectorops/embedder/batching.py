@@ -1,9 +1,12 @@
 """Dynamic batching: texts from concurrent requests are packed into forward passes.
 
-A batch always starts with the oldest waiting text (so nothing starves), then takes the waiting texts
-closest to it in length (so padding stays small), within max batch size and max padded tokens. It
-waits at most max_wait for a batch to fill. The model runs in one worker thread, off the event loop;
-while it runs, the next batch forms. The queue is bounded: past it, QueueFull (HTTP 429).
+Fairness is per request, not per text: each batch takes texts from the waiting requests in turn, oldest
+request first, so a request of one text is in the next batch even behind a request of two thousand.
+Inside a request, texts go shortest first, so the batches cut from one big request are of similar
+lengths. Batches are bounded by max batch size and max padded tokens, and wait at most max_wait to fill.
+The model runs in one worker thread, off the event loop; while it runs, the next batch forms (the
+backend then splits a batch into forward passes of similar lengths, see packing.py). The queue is
+bounded: past it, QueueFull (HTTP 429).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import asyncio
 import contextlib
 import math
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -36,6 +40,14 @@ class _Item:
 
 
 @dataclass
+class _Request:
+    """The texts of one call still waiting for the model, shortest first."""
+
+    items: deque[_Item]
+    enqueued: float = field(default_factory=time.monotonic)
+
+
+@dataclass
 class BatchLimits:
     max_batch_size: int = 64
     max_batch_tokens: int = 16384
@@ -43,27 +55,36 @@ class BatchLimits:
     max_queue: int = 4096
 
 
-def pick_batch(pending: list[_Item], limits: BatchLimits) -> list[_Item]:
-    """Choose the next batch: the oldest item, then the closest in length, within the limits."""
-    anchor = pending[0]
-    window = pending[: 8 * limits.max_batch_size]
-    ranked = sorted(window[1:], key=lambda it: abs(it.tokens - anchor.tokens))
-    batch, longest = [anchor], anchor.tokens
-    for item in ranked:
-        if len(batch) >= limits.max_batch_size:
-            break
-        padded = max(longest, item.tokens) * (len(batch) + 1)
-        if padded > limits.max_batch_tokens:
-            continue
-        batch.append(item)
-        longest = max(longest, item.tokens)
+def pick_batch(requests: list[_Request], limits: BatchLimits) -> list[_Item]:
+    """Take the next batch off the waiting requests (oldest first): round robin, a text from each in
+    turn, within max batch size and max padded tokens. The taken texts leave their requests' queues.
+    A request whose next text would break the token budget sits out the rest of this batch; the very
+    first text is always taken, so an oversized text still runs (alone)."""
+    batch: list[_Item] = []
+    longest = 0
+    active = [r for r in requests if r.items]
+    while active and len(batch) < limits.max_batch_size:
+        still = []
+        for request in active:
+            if len(batch) >= limits.max_batch_size:
+                break
+            item = request.items[0]
+            padded = max(longest, item.tokens) * (len(batch) + 1)
+            if batch and padded > limits.max_batch_tokens:
+                continue  # sits out: its next text is too long for what is left
+            batch.append(request.items.popleft())
+            longest = max(longest, item.tokens)
+            if request.items:
+                still.append(request)
+        active = still
     return batch
 
 
 class DynamicBatcher:
     def __init__(self, backend: Backend, limits: BatchLimits, metrics: Metrics) -> None:
         self.backend, self.limits, self.metrics = backend, limits, metrics
-        self._pending: list[_Item] = []
+        self._requests: list[_Request] = []
+        self._queued = 0
         self._wakeup = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedder-forward")
         self._task: asyncio.Task[None] | None = None
@@ -77,38 +98,46 @@ class DynamicBatcher:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        for item in self._pending:
-            if not item.future.done():
-                item.future.cancel()
+        for request in self._requests:
+            for item in request.items:
+                if not item.future.done():
+                    item.future.cancel()
         self._executor.shutdown(wait=True)
 
     @property
     def queued(self) -> int:
-        return len(self._pending)
+        return self._queued
+
+    def _set_queued(self, n: int) -> None:
+        self._queued = n
+        self.metrics.queue_depth.set(n)
 
     async def embed(self, texts: list[str]) -> tuple[Vectors, list[int]]:
         """Vectors and exact token counts for the texts, computed in shared forward passes."""
-        if len(self._pending) + len(texts) > self.limits.max_queue:
-            batches_ahead = math.ceil(len(self._pending) / self.limits.max_batch_size)
+        if self._queued + len(texts) > self.limits.max_queue:
+            batches_ahead = math.ceil(self._queued / self.limits.max_batch_size)
             raise QueueFull(max(1, math.ceil(batches_ahead * self._last_forward_s)))
         loop = asyncio.get_running_loop()
-        items = [_Item(t, self.backend.estimate_tokens(t), loop.create_future()) for t in texts]
-        self._pending.extend(items)
-        self.metrics.queue_depth.set(len(self._pending))
+        now = time.monotonic()
+        items = [_Item(t, self.backend.estimate_tokens(t), loop.create_future(), now) for t in texts]
+        request = _Request(deque(sorted(items, key=lambda i: i.tokens)), now)
+        self._requests.append(request)
+        self._set_queued(self._queued + len(items))
         self._wakeup.set()
         try:
             rows = await asyncio.gather(*(i.future for i in items))
         except asyncio.CancelledError:
-            for i in items:  # a client that went away frees its places in the queue
-                if i in self._pending:
-                    self._pending.remove(i)
+            # A client that went away frees its places in the queue.
+            if request in self._requests:
+                self._requests.remove(request)
+                self._set_queued(self._queued - len(request.items))
             raise
         return np.stack([v for v, _ in rows]), [n for _, n in rows]
 
     async def _fill(self) -> None:
-        """Wait until a full batch is waiting or the oldest text has waited max_wait."""
-        deadline = self._pending[0].enqueued + self.limits.max_wait_s
-        while len(self._pending) < self.limits.max_batch_size:
+        """Wait until a full batch is waiting or the oldest request has waited max_wait."""
+        deadline = self._requests[0].enqueued + self.limits.max_wait_s
+        while self._queued < self.limits.max_batch_size:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
@@ -116,28 +145,32 @@ class DynamicBatcher:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), remaining)
 
+    def _take(self) -> list[_Item]:
+        batch = pick_batch(self._requests, self.limits)
+        self._requests = [r for r in self._requests if r.items]
+        self._set_queued(self._queued - len(batch))
+        now = time.monotonic()
+        queue_seconds = self.metrics.stage_seconds.labels("queue")
+        for item in batch:
+            queue_seconds.observe(now - item.enqueued)
+        self.metrics.batches.inc()
+        self.metrics.batch_size.observe(len(batch))
+        return batch
+
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            if not self._pending:
+            if not self._requests:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
             await self._fill()
-            batch = pick_batch(self._pending, self.limits)
-            taken = {id(i) for i in batch}
-            self._pending = [i for i in self._pending if id(i) not in taken]
-            self.metrics.queue_depth.set(len(self._pending))
-            batch.sort(key=lambda i: i.tokens)
-            now = time.monotonic()
-            for item in batch:
-                self.metrics.stage_seconds.labels("queue").observe(now - item.enqueued)
-            self.metrics.batches.inc()
-            self.metrics.batch_size.observe(len(batch))
-            self.metrics.batch_tokens.observe(batch[-1].tokens * len(batch))  # estimated padded tokens
+            batch = self._take()
+            if not batch:
+                continue
             started = time.monotonic()
             try:
-                vectors, counts = await loop.run_in_executor(
+                encoded = await loop.run_in_executor(
                     self._executor, self.backend.encode, [i.text for i in batch]
                 )
             except Exception as e:
@@ -146,10 +179,14 @@ class DynamicBatcher:
                         item.future.set_exception(e)
                 continue
             self._last_forward_s = time.monotonic() - started
-            self.metrics.stage_seconds.labels("forward").observe(self._last_forward_s)
+            self.metrics.stage_seconds.labels("tokenize").observe(encoded.tokenize_seconds)
+            self.metrics.stage_seconds.labels("forward").observe(self._last_forward_s - encoded.tokenize_seconds)
+            self.metrics.forward_passes.inc(len(encoded.passes))
+            for _, padded in encoded.passes:
+                self.metrics.batch_tokens.observe(padded)
             memory = self.backend.device_memory_bytes()
             if memory is not None:
                 self.metrics.device_memory.set(memory)
-            for item, row, n in zip(batch, vectors, counts, strict=True):
+            for item, row, n in zip(batch, encoded.vectors, encoded.tokens, strict=True):
                 if not item.future.done():
                     item.future.set_result((row, n))

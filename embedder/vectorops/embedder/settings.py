@@ -21,6 +21,8 @@ class EmbedderSettings(BaseSettings):
     precision: Literal["fp32", "fp16", "bf16"] = "fp32"
     max_seq_length: int | None = Field(default=None, ge=8)
     normalize: bool = True
+    pooling: Literal["mean", "cls", "max", "lasttoken"] | None = None
+    """Override the model's configured pooling (default: keep it)."""
     dimensions: int | None = Field(default=None, ge=8)
     """Matryoshka truncation applied to every vector (a request may ask for fewer)."""
     query_prefix: str = ""
@@ -29,6 +31,10 @@ class EmbedderSettings(BaseSettings):
     max_batch_size: int = Field(default=64, ge=1)
     max_batch_tokens: int = Field(default=16384, ge=16)
     max_wait_ms: float = Field(default=5.0, ge=0)
+    pass_overhead_tokens: int | None = Field(default=None, ge=0)
+    """Fixed cost of a forward pass in padded tokens, for splitting batches (default: by device)."""
+    torch_threads: int | None = Field(default=None, ge=1)
+    """Intra-op threads for torch on CPU (default: torch's choice, one per core)."""
     max_queue_size: int = Field(default=4096, ge=1)
     """Texts waiting for the model; beyond it requests get 429 with Retry-After."""
     max_request_texts: int = Field(default=2048, ge=1)

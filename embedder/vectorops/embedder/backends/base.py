@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 Vectors = npt.NDArray[np.float32]
+
+
+class Encoded(NamedTuple):
+    vectors: Vectors
+    """One row per text, in the order of the texts."""
+    tokens: list[int]
+    """Tokens each text used (its attention mask)."""
+    passes: list[tuple[int, int]]
+    """(texts, padded tokens) of each forward pass the batch took."""
+    tokenize_seconds: float = 0.0
 
 
 class Backend(Protocol):
@@ -20,7 +30,7 @@ class Backend(Protocol):
         """A cheap token estimate (no tokenizer) for packing batches; exact counts come from encode()."""
         ...
 
-    def encode(self, texts: list[str]) -> tuple[Vectors, list[int]]:
+    def encode(self, texts: list[str]) -> Encoded:
         """One row per text (float32, normalised if configured) and the tokens each text used.
         Blocking: called off the event loop. Texts are tokenized exactly once, here."""
         ...

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from vectorops.embedder.backends.base import Vectors
+from vectorops.embedder.backends.base import Encoded
 
 
 class FakeBackend:
@@ -24,7 +24,7 @@ class FakeBackend:
     def estimate_tokens(self, text: str) -> int:
         return min(len(text.split()) + 2, self.max_seq_length)
 
-    def encode(self, texts: list[str]) -> tuple[Vectors, list[int]]:
+    def encode(self, texts: list[str]) -> Encoded:
         with self._lock:
             self.batches.append(list(texts))
         if self.seconds_per_batch:
@@ -37,7 +37,8 @@ class FakeBackend:
             ]
             vec = row.astype(np.float32) - 127.5
             rows.append(vec / np.linalg.norm(vec))
-        return np.stack(rows).astype(np.float32), [self.estimate_tokens(t) for t in texts]
+        tokens = [self.estimate_tokens(t) for t in texts]
+        return Encoded(np.stack(rows).astype(np.float32), tokens, [(len(texts), len(texts) * max(tokens))])
 
     def device_memory_bytes(self) -> int | None:
         return None
