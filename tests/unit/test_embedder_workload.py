@@ -13,6 +13,8 @@ import yaml
 
 from vectorops.operator.api import EmbeddingModelSpec
 from vectorops.operator.api.base import SecretKeyRef
+from vectorops.operator.builders.embedder_autoscaling import build_autoscaler
+from vectorops.operator.builders.embedder_monitoring import build_pod_monitor, build_prometheus_rule
 from vectorops.operator.builders.embedder_workload import build_deployment, build_service
 from vectorops.operator.reconcilers.embeddingmodel import rollout_condition
 
@@ -39,9 +41,14 @@ CASES = {
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_golden(case: str) -> None:
     spec, name, redis = CASES[case]
-    rendered = yaml.safe_dump_all(
-        [build_deployment(name, spec, IMAGE, redis), build_service(name)], sort_keys=True
-    )
+    children = [
+        build_deployment(name, spec, IMAGE, redis),
+        build_service(name),
+        build_autoscaler(name, spec),
+        build_pod_monitor(name, spec),
+        build_prometheus_rule(name, "ml", spec),
+    ]
+    rendered = yaml.safe_dump_all([c for c in children if c is not None], sort_keys=True)
     path = GOLDEN / f"{case}.yaml"
     if os.environ.get("UPDATE_GOLDEN"):
         path.write_text(rendered)

@@ -180,7 +180,9 @@ class DynamicBatcher:
                 continue
             self._last_forward_s = time.monotonic() - started
             self.metrics.stage_seconds.labels("tokenize").observe(encoded.tokenize_seconds)
-            self.metrics.stage_seconds.labels("forward").observe(self._last_forward_s - encoded.tokenize_seconds)
+            self.metrics.stage_seconds.labels("forward").observe(
+                self._last_forward_s - encoded.tokenize_seconds
+            )
             self.metrics.forward_passes.inc(len(encoded.passes))
             for _, padded in encoded.passes:
                 self.metrics.batch_tokens.observe(padded)

@@ -26,9 +26,7 @@ class Metrics:
         self.tokens = Counter(
             "vectorops_embedder_prompt_tokens_total", "Prompt tokens, as reported in usage", registry=r
         )
-        self.batches = Counter(
-            "vectorops_embedder_batches_total", "Batches handed to the model", registry=r
-        )
+        self.batches = Counter("vectorops_embedder_batches_total", "Batches handed to the model", registry=r)
         self.forward_passes = Counter(
             "vectorops_embedder_forward_passes_total",
             "Forward passes (a batch is split into passes of similar lengths)",

@@ -7,6 +7,7 @@ import logging
 
 import kopf
 
+from vectorops.operator.adapters.embedder_probe import make_probe
 from vectorops.operator.adapters.kube import KubernetesReader, KubernetesWriter, load_api_client
 from vectorops.operator.adapters.qdrant import ClientPool
 from vectorops.operator.handlers.registry import build_registry
@@ -20,11 +21,12 @@ async def run_operator(
     api = load_api_client()
     kube = KubernetesReader(api)
     writer = KubernetesWriter(api, cfg.field_manager)
+    probe = make_probe(cfg.embedder_probe, api)
     settings = configure(kopf.OperatorSettings(), cfg)
     pool = ClientPool()
     try:
         await kopf.operator(
-            registry=build_registry(kube, cfg, pool, writer),
+            registry=build_registry(kube, cfg, pool, writer, probe),
             settings=settings,
             clusterwide=not cfg.namespaces,
             namespaces=cfg.namespaces,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -37,3 +39,7 @@ class OperatorSettings(BaseSettings):
 
     embedder_image: str = "ghcr.io/vectorops/vectorops:0.1.0"
     """Image of the embedder Deployments."""
+    embedder_probe: Literal["auto", "direct", "apiserver"] = "auto"
+    """How the operator asks a ready embedder its dimension: `direct` to the Service's DNS name
+    (inside the cluster), `apiserver` through the apiserver's service proxy (from outside), `auto`
+    picks direct when it runs in a pod."""

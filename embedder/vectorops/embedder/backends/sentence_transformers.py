@@ -72,7 +72,8 @@ class SentenceTransformerBackend:
 
     def _tokenize(self, texts: list[str]) -> dict[str, Any]:
         preprocess = getattr(self.model, "preprocess", None)  # sentence-transformers >= 6
-        return preprocess(texts) if preprocess is not None else self.model.tokenize(texts)
+        features = preprocess(texts) if preprocess is not None else self.model.tokenize(texts)
+        return dict(features)
 
     def _slice(self, features: dict[str, Any], rows: list[int], width: int) -> dict[str, Any]:
         """The rows of one pass, cut to its own longest text (padding sits on one side)."""

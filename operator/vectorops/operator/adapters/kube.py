@@ -95,6 +95,14 @@ class KubeWriter(Protocol):
         """Any object, or None when it does not exist."""
         ...
 
+    async def delete(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
+        """Delete an object; False when it did not exist."""
+        ...
+
+    async def served(self, api_version: str, kind: str) -> bool:
+        """Whether the apiserver serves the kind (e.g. whether a CRD is installed)."""
+        ...
+
 
 class KubernetesWriter:
     """Server-side apply through the client's dynamic API (any kind, one code path)."""
@@ -129,3 +137,22 @@ class KubernetesWriter:
         except NotFoundError:
             return None
         return dict(result.to_dict())
+
+    async def delete(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
+        from kubernetes.dynamic.exceptions import NotFoundError
+
+        resource = self._resource(api_version, kind)
+        try:
+            await asyncio.to_thread(resource.delete, name=name, namespace=namespace)
+        except NotFoundError:
+            return False
+        return True
+
+    async def served(self, api_version: str, kind: str) -> bool:
+        from kubernetes.dynamic.exceptions import ResourceNotFoundError
+
+        try:
+            await asyncio.to_thread(self._resource, api_version, kind)
+        except ResourceNotFoundError:
+            return False
+        return True

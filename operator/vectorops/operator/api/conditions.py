@@ -26,6 +26,7 @@ class ConditionType(StrEnum):
     COLLECTION = "Collection"
     SCHEMA = "Schema"
     ALERTS = "Alerts"
+    MONITORING = "Monitoring"
 
 
 class Reason(StrEnum):
@@ -49,6 +50,8 @@ class Reason(StrEnum):
     ROLLING_OUT = "RollingOut"
     AVAILABLE = "Available"
     SCALED_TO_ZERO = "ScaledToZero"
+    MONITORING_CRDS_MISSING = "PrometheusOperatorMissing"
+    DISABLED = "Disabled"
 
 
 class Condition(CRDModel):

@@ -129,7 +129,36 @@ class AutoscalingSpec(CRDModel):
     max_replicas: int = Field(ge=1, le=1000)
     """Upper bound."""
     target_cpu_utilization: int = Field(default=70, ge=1, le=100)
-    """Average CPU utilisation target (percent)."""
+    """Average CPU utilisation target (percent); needs spec.resources.requests.cpu."""
+    target_queue_depth: int | None = Field(default=None, ge=1, le=1048576)
+    """Also scale on texts waiting per pod (the vectorops_embedder_queue_depth metric, served to the
+    HPA by a custom metrics adapter such as prometheus-adapter). The better signal on GPUs."""
+
+
+class EmbedderAlertsSpec(CRDModel):
+    """Prometheus alert rules for the embedder (a PrometheusRule)."""
+
+    enabled: bool = True
+    """Generate the PrometheusRule."""
+    p99_latency_seconds: float = Field(default=2.0, gt=0, le=600)
+    """Alert when the 99th percentile request latency stays above this for 10 minutes."""
+    error_ratio: float = Field(default=0.05, gt=0, le=1)
+    """Alert when this share of requests fails with a 5xx for 5 minutes."""
+    queue_depth: int | None = Field(default=None, ge=1, le=1048576)
+    """Alert when this many texts wait in one pod for 5 minutes (default: 80% of maxQueueSize)."""
+    severity: str = Field(default="warning", json_schema_extra={"enum": ["info", "warning", "critical"]})
+    """Severity label of the alerts (EmbedderDown is always critical)."""
+
+
+class MonitoringSpec(CRDModel):
+    """Prometheus operator objects for the embedder; skipped, with a condition, where its CRDs are absent."""
+
+    pod_monitor: bool = True
+    """A PodMonitor that scrapes the embedder's /metrics."""
+    scrape_interval: str = Field(default="30s", pattern=r"^[0-9]+(ms|s|m|h)$")
+    """Scrape interval of the PodMonitor."""
+    alerts: EmbedderAlertsSpec | None = None
+    """Alert rules (default: enabled, with default thresholds)."""
 
 
 class CacheSpec(CRDModel):
@@ -189,6 +218,13 @@ class EmbeddingModelSpec(CRDModel):
                 "!(has(self.replicas) && has(self.autoscaling))",
                 "set spec.replicas or spec.autoscaling, not both",
             ),
+            Rule(
+                "!has(self.autoscaling) || (has(self.resources) && has(self.resources.requests)"
+                " && has(self.resources.requests.cpu))",
+                "spec.autoscaling needs spec.resources.requests.cpu: the autoscaler measures CPU "
+                "utilisation against the request",
+                field_path=".autoscaling",
+            ),
         )
     )
 
@@ -222,6 +258,8 @@ class EmbeddingModelSpec(CRDModel):
     """Redis result cache."""
     resources: Resources | None = None
     """CPU and memory requests and limits."""
+    monitoring: MonitoringSpec | None = None
+    """PodMonitor and alert rules (default: both, where the Prometheus operator's CRDs exist)."""
 
 
 class EmbeddingModelStatus(StatusBase):

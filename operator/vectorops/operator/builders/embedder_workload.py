@@ -9,6 +9,7 @@ from vectorops.operator.api.embeddingmodel import Device, EmbeddingModelSpec
 
 Manifest = dict[str, Any]
 PORT = 8080
+SERVICE_PORT = 80
 MODELS_MOUNT = "/models"
 CACHE_MOUNT = "/cache"
 
@@ -43,6 +44,7 @@ def _env(model: str, spec: EmbeddingModelSpec, redis_url: SecretKeyRef | None) -
         "DEVICE": "cuda" if spec.device is Device.GPU else "cpu",
         "PRECISION": spec.precision.value,
         "NORMALIZE": str(spec.normalize).lower(),
+        "POOLING": spec.pooling.value if spec.pooling else None,
         "PORT": PORT,
         "MAX_SEQ_LENGTH": spec.max_seq_length,
         "DIMENSIONS": spec.dimensions,
@@ -173,10 +175,10 @@ def build_service(model: str) -> Manifest:
         "metadata": {"name": workload_name(model), "labels": labels(model)},
         "spec": {
             "selector": {"vectorops.io/embeddingmodel": model},
-            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+            "ports": [{"name": "http", "port": SERVICE_PORT, "targetPort": "http", "protocol": "TCP"}],
         },
     }
 
 
 def endpoint_url(model: str, namespace: str) -> str:
-    return f"http://{workload_name(model)}.{namespace}.svc:80"
+    return f"http://{workload_name(model)}.{namespace}.svc:{SERVICE_PORT}"

@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from vectorops.operator.adapters.embedder_probe import EmbedderProbe, ProbeFailed
 from vectorops.operator.adapters.kube import KubeWriter
 from vectorops.operator.api.base import SecretKeyRef
 from vectorops.operator.api.conditions import ConditionStatus, ConditionType, Reason
 from vectorops.operator.api.embeddingmodel import EmbeddingModelSpec
 from vectorops.operator.api.kinds import API_VERSION, EMBEDDING_MODEL, VECTOR_STORE
 from vectorops.operator.api.vectorstore import VectorStoreSpec
-from vectorops.operator.builders.embedder_workload import build_deployment, build_service, endpoint_url
+from vectorops.operator.builders.embedder_autoscaling import build_autoscaler
+from vectorops.operator.builders.embedder_monitoring import (
+    MONITORING_API,
+    build_pod_monitor,
+    build_prometheus_rule,
+)
+from vectorops.operator.builders.embedder_workload import (
+    SERVICE_PORT,
+    Manifest,
+    build_deployment,
+    build_service,
+    endpoint_url,
+    workload_name,
+)
 from vectorops.operator.builders.references import Reference, RefKind, embeddingmodel_references
 from vectorops.operator.reconcilers.outcome import Context, EventNote, Outcome, outcome
 from vectorops.operator.reconcilers.references import resolve
@@ -52,6 +66,7 @@ def rollout_condition(deployment: dict[str, Any]) -> ConditionUpdate:
 @dataclass
 class EmbedderReconciler:
     writer: KubeWriter
+    probe: EmbedderProbe
     image: str
     default_store: str | None
 
@@ -73,6 +88,57 @@ class EmbedderReconciler:
         )
         return ref, missing
 
+    async def _apply_or_prune(
+        self, ctx: Context, kind: tuple[str, str], name: str, manifest: Manifest | None
+    ) -> None:
+        """Apply the child, or delete one we made earlier that the spec no longer asks for."""
+        if manifest is not None:
+            manifest["metadata"] |= {"namespace": ctx.namespace, "ownerReferences": [_owner(ctx)]}
+            await self.writer.apply(manifest, ctx.namespace)
+            return
+        existing = await self.writer.get(kind[0], kind[1], ctx.namespace, name)
+        owners = ((existing or {}).get("metadata") or {}).get("ownerReferences") or []
+        if any(o.get("uid") == ctx.uid for o in owners):  # never someone else's object of that name
+            await self.writer.delete(kind[0], kind[1], ctx.namespace, name)
+
+    async def _monitoring(self, ctx: Context, spec: EmbeddingModelSpec) -> ConditionUpdate:
+        name = workload_name(ctx.name)
+        monitor = build_pod_monitor(ctx.name, spec)
+        rule = build_prometheus_rule(ctx.name, ctx.namespace, spec)
+        kind = ConditionType.MONITORING.value
+        wanted = monitor is not None or rule is not None
+        if not await self.writer.served(MONITORING_API, "PodMonitor"):
+            if not wanted:
+                return ConditionUpdate(kind, ConditionStatus.TRUE, Reason.DISABLED.value, "monitoring is off")
+            return ConditionUpdate(
+                kind,
+                ConditionStatus.FALSE,
+                Reason.MONITORING_CRDS_MISSING.value,
+                "the Prometheus operator's CRDs (monitoring.coreos.com) are not installed: "
+                "no PodMonitor or PrometheusRule; the embedder still serves /metrics",
+            )
+        await self._apply_or_prune(ctx, (MONITORING_API, "PodMonitor"), name, monitor)
+        await self._apply_or_prune(ctx, (MONITORING_API, "PrometheusRule"), name, rule)
+        if not wanted:
+            return ConditionUpdate(kind, ConditionStatus.TRUE, Reason.DISABLED.value, "monitoring is off")
+        made = [k for k, m in (("PodMonitor", monitor), ("PrometheusRule", rule)) if m is not None]
+        return ConditionUpdate(
+            kind, ConditionStatus.TRUE, Reason.SYNCED.value, f"{' and '.join(made)} {name} applied"
+        )
+
+    async def _dimension(self, ctx: Context, ready: bool) -> tuple[int | None, str | None]:
+        """The served dimension: asked of the embedder once it is ready; kept while the spec is unchanged."""
+        known = ctx.status.get("dimension")
+        same_spec = ctx.status.get("observedGeneration") == ctx.generation
+        if known is not None and same_spec:
+            return int(known), None
+        if not ready:
+            return None, None
+        try:
+            return await self.probe.dimension(ctx.namespace, workload_name(ctx.name), SERVICE_PORT), None
+        except ProbeFailed as e:
+            return None, str(e)
+
     async def reconcile(self, ctx: Context) -> Outcome:
         spec = EmbeddingModelSpec.model_validate(ctx.spec)
         problems = await resolve(embeddingmodel_references(spec, self.default_store), ctx.namespace, ctx.kube)
@@ -86,22 +152,18 @@ class EmbedderReconciler:
                 "; ".join(p.message for p in problems),
             )
             return outcome(ctx, [references_condition(problems), failed])
-        owner = {
-            "apiVersion": API_VERSION,
-            "kind": EMBEDDING_MODEL.kind,
-            "name": ctx.name,
-            "uid": ctx.uid,
-            "controller": True,
-            "blockOwnerDeletion": True,
-        }
         deployment = build_deployment(ctx.name, spec, self.image, redis_ref)
         service = build_service(ctx.name)
         for manifest in (deployment, service):
-            manifest["metadata"] |= {"namespace": ctx.namespace, "ownerReferences": [owner]}
+            manifest["metadata"] |= {"namespace": ctx.namespace, "ownerReferences": [_owner(ctx)]}
         name = deployment["metadata"]["name"]
         existed = await self.writer.get("apps/v1", "Deployment", ctx.namespace, name) is not None
         applied = await self.writer.apply(deployment, ctx.namespace)
         await self.writer.apply(service, ctx.namespace)
+        await self._apply_or_prune(
+            ctx, ("autoscaling/v2", "HorizontalPodAutoscaler"), name, build_autoscaler(ctx.name, spec)
+        )
+        monitoring = await self._monitoring(ctx, spec)
         events = []
         if not existed and ctx.status.get("observedGeneration") is not None:
             events.append(
@@ -113,10 +175,26 @@ class EmbedderReconciler:
             )
         elif not existed:
             events.append(EventNote("Normal", Reason.CREATED.value, f"Created Deployment and Service {name}"))
+        rollout = rollout_condition(applied)
+        dimension, unknown = await self._dimension(ctx, rollout.status is ConditionStatus.TRUE)
+        if unknown is not None:
+            rollout = replace(rollout, message=f"{rollout.message}; dimension not known yet: {unknown}")
         status = applied.get("status") or {}
         extra = {
-            "replicas": int((applied.get("spec") or {}).get("replicas", 1)),
+            "replicas": int((applied.get("spec") or {}).get("replicas", status.get("replicas") or 0)),
             "readyReplicas": int(status.get("readyReplicas") or 0),
             "endpoint": endpoint_url(ctx.name, ctx.namespace),
+            "dimension": dimension,
         }
-        return outcome(ctx, [references_condition([]), rollout_condition(applied)], extra, events)
+        return outcome(ctx, [references_condition([]), monitoring, rollout], extra, events)
+
+
+def _owner(ctx: Context) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": EMBEDDING_MODEL.kind,
+        "name": ctx.name,
+        "uid": ctx.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }

@@ -1,0 +1,122 @@
+"""EmbeddingModel spec.monitoring -> a PodMonitor and a PrometheusRule (Prometheus operator kinds).
+
+The PodMonitor copies the pod's `vectorops.io/embeddingmodel` label onto every series
+(as `vectorops_io_embeddingmodel`), so the alert expressions select one model's pods whatever job
+name the Prometheus operator gives the scrape.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vectorops.operator.api.embeddingmodel import EmbedderAlertsSpec, EmbeddingModelSpec
+from vectorops.operator.builders.embedder_workload import labels, workload_name
+
+Manifest = dict[str, Any]
+MONITORING_API = "monitoring.coreos.com/v1"
+MODEL_LABEL = "vectorops.io/embeddingmodel"
+DEFAULT_QUEUE = 1024  # BatchingSpec.max_queue_size's default
+
+
+def _selector(model: str, namespace: str) -> str:
+    return f'namespace="{namespace}",vectorops_io_embeddingmodel="{model}"'
+
+
+def build_pod_monitor(model: str, spec: EmbeddingModelSpec) -> Manifest | None:
+    monitoring = spec.monitoring
+    if monitoring is not None and not monitoring.pod_monitor:
+        return None
+    return {
+        "apiVersion": MONITORING_API,
+        "kind": "PodMonitor",
+        "metadata": {"name": workload_name(model), "labels": labels(model)},
+        "spec": {
+            "selector": {"matchLabels": {MODEL_LABEL: model}},
+            "podTargetLabels": [MODEL_LABEL],
+            "podMetricsEndpoints": [
+                {
+                    "port": "http",
+                    "path": "/metrics",
+                    "interval": monitoring.scrape_interval if monitoring else "30s",
+                }
+            ],
+        },
+    }
+
+
+def alert_rules(model: str, namespace: str, spec: EmbeddingModelSpec) -> list[Manifest]:
+    """The alerting rules, in Prometheus' rule-file shape (promtool checks them in the tests)."""
+    alerts = (spec.monitoring.alerts if spec.monitoring else None) or EmbedderAlertsSpec()
+    if not alerts.enabled:
+        return []
+    sel = _selector(model, namespace)
+    max_queue = spec.batching.max_queue_size if spec.batching else DEFAULT_QUEUE
+    queue_limit = alerts.queue_depth or max(1, max_queue * 8 // 10)
+    where = f"EmbeddingModel {namespace}/{model}"
+
+    def rule(name: str, expr: str, for_: str, severity: str, summary: str, description: str) -> Manifest:
+        return {
+            "alert": name,
+            "expr": expr,
+            "for": for_,
+            "labels": {"severity": severity, "namespace": namespace, "embeddingmodel": model},
+            "annotations": {"summary": summary, "description": description},
+        }
+
+    return [
+        rule(
+            "VectorOpsEmbedderDown",
+            f"sum(up{{{sel}}}) == 0",
+            "5m",
+            "critical",
+            f"{where}: no embedder replica is up",
+            "No pod of the embedder has answered a scrape for 5 minutes; embeddings through it fail.",
+        ),
+        rule(
+            "VectorOpsEmbedderHighLatency",
+            "histogram_quantile(0.99, sum by (le) "
+            f"(rate(vectorops_embedder_request_duration_seconds_bucket{{{sel}}}[5m]))) "
+            f"> {alerts.p99_latency_seconds:g}",
+            "10m",
+            alerts.severity,
+            f"{where}: p99 latency above {alerts.p99_latency_seconds:g} s",
+            "p99 request latency is {{ $value | humanizeDuration }}; add replicas or raise batching limits.",
+        ),
+        rule(
+            "VectorOpsEmbedderErrors",
+            f'sum(rate(vectorops_embedder_requests_total{{{sel},status=~"5.."}}[5m])) '
+            f"/ sum(rate(vectorops_embedder_requests_total{{{sel}}}[5m])) > {alerts.error_ratio:g}",
+            "5m",
+            alerts.severity,
+            f"{where}: more than {alerts.error_ratio:.0%} of requests fail",
+            "{{ $value | humanizePercentage }} of embedding requests end in a 5xx.",
+        ),
+        rule(
+            "VectorOpsEmbedderQueueBacklog",
+            f"max(vectorops_embedder_queue_depth{{{sel}}}) > {queue_limit}",
+            "5m",
+            alerts.severity,
+            f"{where}: more than {queue_limit} texts waiting",
+            "The batching queue stays long (429s follow when it fills); scale out or raise maxBatchSize.",
+        ),
+        rule(
+            "VectorOpsEmbedderCacheUnavailable",
+            f"sum(rate(vectorops_embedder_cache_errors_total{{{sel}}}[5m])) > 0",
+            "10m",
+            "warning",
+            f"{where}: the Redis cache keeps failing",
+            "Requests are served without the cache (slower, and repeated texts are recomputed).",
+        ),
+    ]
+
+
+def build_prometheus_rule(model: str, namespace: str, spec: EmbeddingModelSpec) -> Manifest | None:
+    rules = alert_rules(model, namespace, spec)
+    if not rules:
+        return None
+    return {
+        "apiVersion": MONITORING_API,
+        "kind": "PrometheusRule",
+        "metadata": {"name": workload_name(model), "labels": labels(model)},
+        "spec": {"groups": [{"name": f"vectorops-embedder-{namespace}-{model}", "rules": rules}]},
+    }
