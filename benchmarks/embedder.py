@@ -5,10 +5,12 @@
     clients, each sending one text per request;
 (c) the same at 64 clients with a warm cache (a second embedder process with Redis).
 
-    .venv/bin/python benchmarks/embedder.py [--texts 2000] [--device cpu|cuda]
+    .venv/bin/python benchmarks/embedder.py [--texts 2000] [--device cpu|cuda] [--repeats 3]
 
 Prints texts/s for each and the ratios (b)/(a) and (c)/(a); the last line is one JSON object.
-Clients and server share this machine, so the HTTP figures include the clients' own CPU.
+Clients and server share this machine, so the HTTP figures include the clients' own CPU. Each figure
+is a best of several runs: (a) the best batch size, (b) and (c) the best of --repeats runs. It also
+prints how busy the model was during the 64-client run (from the embedder's own metrics).
 """
 
 from __future__ import annotations
@@ -206,6 +208,26 @@ async def http_run(url: str, texts: list[str], clients: int) -> float:
         return len(texts) / (time.perf_counter() - start)
 
 
+def forward_seconds(url: str) -> float:
+    """Seconds the embedder has spent in forward passes (its stage histogram)."""
+    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith('vectorops_embedder_stage_duration_seconds_sum{stage="forward"}'):
+                return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def best_of(repeats: int, url: str, texts: list[str], clients: int) -> tuple[float, float]:
+    """Best texts/s over the runs, and the share of that run's time the model was busy."""
+    best = (0.0, 0.0)
+    for _ in range(repeats):
+        busy_before, start = forward_seconds(url), time.perf_counter()
+        rate = asyncio.run(http_run(url, texts, clients))
+        busy = (forward_seconds(url) - busy_before) / (time.perf_counter() - start)
+        best = max(best, (rate, busy))
+    return best
+
+
 def gpu_utilisation() -> str | None:
     if shutil.which("nvidia-smi") is None:
         return None
@@ -223,6 +245,7 @@ def main() -> None:
     )
     parser.add_argument("--texts", type=int, default=2000)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--repeats", type=int, default=3, help="HTTP runs per figure; the best counts")
     args = parser.parse_args()
     texts = corpus(args.texts)
     work = Path(tempfile.mkdtemp(prefix="vectorops-bench-"))
@@ -235,9 +258,13 @@ def main() -> None:
         with GpuSampler() as sampler:
             for clients in (1, 16, 64):
                 sample = texts if clients > 1 else texts[: max(200, len(texts) // 5)]
-                rate = asyncio.run(http_run(url, sample, clients))
+                rate, busy = best_of(args.repeats, url, sample, clients)
                 results[f"http_{clients}"] = round(rate, 1)
-                print(f"  http, {clients:>2} clients, cache off  {rate:8.1f} texts/s", flush=True)
+                print(
+                    f"  http, {clients:>2} clients, cache off  {rate:8.1f} texts/s"
+                    f"  (model busy {busy:.0%} of the time)",
+                    flush=True,
+                )
         gpu = gpu_utilisation()
     finally:
         proc.terminate()
@@ -258,7 +285,7 @@ def main() -> None:
         cache_kind = "in-process LRU, no redis-server here"
     try:
         asyncio.run(http_run(url, texts, 64))  # fills the cache
-        rate = asyncio.run(http_run(url, texts, 64))
+        rate, _ = best_of(args.repeats, url, texts, 64)
         results["cached_64"] = round(rate, 1)
         print(f"  http, 64 clients, warm cache ({cache_kind})  {rate:8.1f} texts/s", flush=True)
     finally:
