@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import time
 from typing import Any, Protocol
 
 import kubernetes
@@ -12,6 +13,8 @@ from kubernetes.client import ApiClient, CoreV1Api, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
 from vectorops.operator.api.kinds import GROUP, VERSION
+
+SERVED_TTL_S = 300.0
 
 
 class KubeReader(Protocol):
@@ -112,6 +115,7 @@ class KubernetesWriter:
 
         self._dynamic = DynamicClient(api)  # type: ignore[no-untyped-call]
         self._field_manager = field_manager
+        self._served: dict[tuple[str, str], tuple[bool, float]] = {}
 
     def _resource(self, api_version: str, kind: str) -> Any:
         return self._dynamic.resources.get(api_version=api_version, kind=kind)
@@ -149,10 +153,17 @@ class KubernetesWriter:
         return True
 
     async def served(self, api_version: str, kind: str) -> bool:
+        # The dynamic client answers an unknown kind by re-reading all of discovery, so the answer is
+        # remembered for a while: a CRD installed later is noticed within SERVED_TTL_S.
         from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
+        known = self._served.get((api_version, kind))
+        if known is not None and time.monotonic() - known[1] < SERVED_TTL_S:
+            return known[0]
         try:
             await asyncio.to_thread(self._resource, api_version, kind)
+            found = True
         except ResourceNotFoundError:
-            return False
-        return True
+            found = False
+        self._served[(api_version, kind)] = (found, time.monotonic())
+        return found
