@@ -42,6 +42,10 @@ def run_dev(workdir: Path, examples: Path, crds: Path) -> int:
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
+    # Ctrl-C, and also SIGTERM (timeout, a supervisor) or SIGINT when started in the background (where
+    # the shell ignores it), all end the session through the clean-up below, never leaving processes.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     print("vectorops dev: building/locating etcd and kube-apiserver (first run builds them from source)...")
     cp = ControlPlane.start(workdir=workdir / "controlplane")
     pg: LocalPostgres | None = None
