@@ -129,6 +129,7 @@ async def test_models_health_metrics(api) -> None:
     client, _ = api
     models = await (await client.get("/v1/models")).json()
     assert models["data"][0]["id"] == MODEL
+    assert models["data"][0]["dimension"] == 8  # what the operator reports in status.dimension
     assert (await client.get("/healthz")).status == 200
     await embed(client, input="x")
     text = await (await client.get("/metrics")).text()
@@ -137,8 +138,22 @@ async def test_models_health_metrics(api) -> None:
         "vectorops_embedder_batch_size_bucket",
         'vectorops_embedder_stage_duration_seconds_bucket{le="0.005",stage="forward"}',
         "vectorops_embedder_queue_depth",
+        "vectorops_embedder_forward_passes_total",
+        'vectorops_embedder_stage_duration_seconds_count{stage="tokenize"}',
     ):
         assert name in text
+
+
+async def test_a_request_larger_than_the_queue_is_413_not_an_endless_429() -> None:
+    settings = EmbedderSettings(model=MODEL, max_queue_size=3, max_request_texts=10)
+    client = await client_for(settings, FakeBackend())
+    try:
+        resp = await embed(client, input=["a", "b", "c", "d"])
+        assert resp.status == 413
+        assert "max_queue_size=3" in (await resp.json())["error"]["message"]
+        assert (await embed(client, input=["a", "b", "c"])).status == 200
+    finally:
+        await client.close()
 
 
 async def test_not_ready_while_loading() -> None:

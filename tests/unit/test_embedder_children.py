@@ -66,7 +66,7 @@ tests:
       - series: 'vectorops_embedder_requests_total{namespace="ml",vectorops_io_embeddingmodel="minilm",status="503"}'
         values: '0+10x20'
       - series: 'vectorops_embedder_queue_depth{namespace="ml",vectorops_io_embeddingmodel="minilm",pod="a"}'
-        values: '900x20'
+        values: '3500x20'
       - series: 'vectorops_embedder_queue_depth{namespace="ml",vectorops_io_embeddingmodel="other",pod="b"}'
         values: '5000x20'
     alert_rule_test:
@@ -92,7 +92,7 @@ tests:
         exp_alerts:
           - exp_labels: {severity: warning, namespace: ml, embeddingmodel: minilm}
             exp_annotations:
-              summary: "EmbeddingModel ml/minilm: more than 819 texts waiting"
+              summary: "EmbeddingModel ml/minilm: more than 3276 texts waiting"
               description: "The batching queue stays long (429s follow when it fills); scale out or raise maxBatchSize."
       - eval_time: 15m
         alertname: VectorOpsEmbedderCacheUnavailable

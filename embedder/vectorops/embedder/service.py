@@ -46,6 +46,10 @@ class EmbeddingService:
             raise InputTooLarge(
                 f"input has {len(texts)} items; the limit is max_request_texts={s.max_request_texts}"
             )
+        if len(texts) > s.max_queue_size:  # it could never be queued: retrying would not help
+            raise InputTooLarge(
+                f"input has {len(texts)} items; the queue holds at most max_queue_size={s.max_queue_size}"
+            )
         for i, text in enumerate(texts):
             if len(text) > s.max_input_chars:
                 raise InputTooLarge(

@@ -109,8 +109,8 @@ class BatchingSpec(CRDModel):
     """Tokens (padded) per forward pass."""
     max_wait_ms: int = Field(default=5, ge=0, le=1000)
     """How long a batch waits to fill."""
-    max_queue_size: int = Field(default=1024, ge=1, le=1048576)
-    """Queued texts before requests get 429."""
+    max_queue_size: int = Field(default=4096, ge=1, le=1048576)
+    """Queued texts before requests get 429; a request of more texts than this gets 413."""
 
 
 class AutoscalingSpec(CRDModel):

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from vectorops.operator.api.embeddingmodel import EmbedderAlertsSpec, EmbeddingModelSpec
+from vectorops.operator.api.embeddingmodel import BatchingSpec, EmbedderAlertsSpec, EmbeddingModelSpec
 from vectorops.operator.builders.embedder_workload import labels, workload_name
 
 Manifest = dict[str, Any]
 MONITORING_API = "monitoring.coreos.com/v1"
 MODEL_LABEL = "vectorops.io/embeddingmodel"
-DEFAULT_QUEUE = 1024  # BatchingSpec.max_queue_size's default
+DEFAULT_QUEUE: int = BatchingSpec.model_fields["max_queue_size"].default
 
 
 def _selector(model: str, namespace: str) -> str:
