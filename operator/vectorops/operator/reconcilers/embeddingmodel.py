@@ -105,11 +105,14 @@ class EmbedderReconciler:
         name = workload_name(ctx.name)
         monitor = build_pod_monitor(ctx.name, spec)
         rule = build_prometheus_rule(ctx.name, ctx.namespace, spec)
+        served = await self.writer.served(MONITORING_API, "PodMonitor")
+        if served:
+            await self._apply_or_prune(ctx, (MONITORING_API, "PodMonitor"), name, monitor)
+            await self._apply_or_prune(ctx, (MONITORING_API, "PrometheusRule"), name, rule)
         kind = ConditionType.MONITORING.value
-        wanted = monitor is not None or rule is not None
-        if not await self.writer.served(MONITORING_API, "PodMonitor"):
-            if not wanted:
-                return ConditionUpdate(kind, ConditionStatus.TRUE, Reason.DISABLED.value, "monitoring is off")
+        if monitor is None and rule is None:
+            return ConditionUpdate(kind, ConditionStatus.TRUE, Reason.DISABLED.value, "monitoring is off")
+        if not served:
             return ConditionUpdate(
                 kind,
                 ConditionStatus.FALSE,
@@ -117,14 +120,8 @@ class EmbedderReconciler:
                 "the Prometheus operator's CRDs (monitoring.coreos.com) are not installed: "
                 "no PodMonitor or PrometheusRule; the embedder still serves /metrics",
             )
-        await self._apply_or_prune(ctx, (MONITORING_API, "PodMonitor"), name, monitor)
-        await self._apply_or_prune(ctx, (MONITORING_API, "PrometheusRule"), name, rule)
-        if not wanted:
-            return ConditionUpdate(kind, ConditionStatus.TRUE, Reason.DISABLED.value, "monitoring is off")
-        made = [k for k, m in (("PodMonitor", monitor), ("PrometheusRule", rule)) if m is not None]
-        return ConditionUpdate(
-            kind, ConditionStatus.TRUE, Reason.SYNCED.value, f"{' and '.join(made)} {name} applied"
-        )
+        made = " and ".join(k for k, m in (("PodMonitor", monitor), ("PrometheusRule", rule)) if m)
+        return ConditionUpdate(kind, ConditionStatus.TRUE, Reason.SYNCED.value, f"{made} {name} applied")
 
     async def _dimension(self, ctx: Context, ready: bool) -> tuple[int | None, str | None]:
         """The served dimension: asked of the embedder once it is ready; kept while the spec is unchanged."""
