@@ -48,9 +48,9 @@ integration: $(STAMP) system-deps envtest
 e2e: $(STAMP) system-deps envtest
 	$(BIN)/pytest e2e $(PYTEST_ARGS)
 
-# Everything CI runs: set-up, lint, type checks, layer contracts, CRD drift, all tests.
+# Everything CI runs: set-up, lint, type checks, layer contracts, CRD drift, all tests (e2e on a local control plane).
 test: $(STAMP) system-deps envtest lint
-	$(BIN)/pytest tests $(PYTEST_ARGS)
+	$(BIN)/pytest tests e2e $(PYTEST_ARGS)
 
 # The embedded default: local control plane + operator + examples/quickstart, until Ctrl-C.
 dev: $(STAMP) system-deps envtest
