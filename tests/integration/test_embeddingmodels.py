@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -14,8 +11,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import Cluster, OperatorProcess, condition, ready_is
-from tests.processes import wait_until_ok
-from vectorops.operator.devenv.controlplane import free_port
+from tests.processes import embedder_process
 
 API = "vectorops.io/v1alpha1"
 
@@ -213,26 +209,9 @@ def real_embedder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
     ip = outbound_ip()
     if ip is None:
         pytest.skip("this machine has no non-loopback IPv4 address for the apiserver to proxy to")
-    port = free_port()
     log = tmp_path_factory.mktemp("embedder") / "embedder.log"
-    env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "VECTOROPS_EMBEDDER_MODEL": str(gt_model.get_model_path()),
-        "VECTOROPS_EMBEDDER_SERVED_NAME": "minilm",
-        "VECTOROPS_EMBEDDER_PORT": str(port),
-        "VECTOROPS_EMBEDDER_HOST": ip,
-    }
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "vectorops.cli", "embedder"], env=env, stdout=out, stderr=out
-        )
-    try:
-        wait_until_ok(f"http://{ip}:{port}/readyz", proc, log, 240, "embedder")
-        yield ip, port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    with embedder_process(str(gt_model.get_model_path()), "minilm", ip, log) as url:
+        yield ip, int(url.rsplit(":", 1)[1])
 
 
 def play_pod_and_endpoints(cluster: Cluster, ns: str, service: str, ip: str, port: int) -> None:
