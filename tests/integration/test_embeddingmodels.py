@@ -53,16 +53,17 @@ def test_model_becomes_a_deployment_and_service(
     cluster: Cluster, namespace: str, operator: OperatorProcess
 ) -> None:
     ns = namespace
-    cluster.apply(
-        ns,
-        model(
+
+    def gpu_model(replicas: int) -> dict[str, Any]:
+        return model(
             "minilm",
             device="gpu",
             gpu={"count": 2, "type": "NVIDIA-L4"},
-            replicas=2,
+            replicas=replicas,
             cache={"enabled": False},
-        ),
-    )
+        )
+
+    cluster.apply(ns, gpu_model(2))
     obj = cluster.wait_for(ns, "embeddingmodel", "minilm", ready_is("False", "RollingOut"))
     assert obj["status"]["endpoint"] == f"http://minilm-embedder.{ns}.svc:80"
     deployment = cluster.get(ns, "deployment", "minilm-embedder")
@@ -87,16 +88,7 @@ def test_model_becomes_a_deployment_and_service(
     cluster.kubectl("wait", "-n", ns, "--for=condition=Ready", "embeddingmodel/minilm", "--timeout=10s")
 
     # A spec change rolls out again: Ready waits for the controller to see the new generation.
-    cluster.apply(
-        ns,
-        model(
-            "minilm",
-            device="gpu",
-            gpu={"count": 2, "type": "NVIDIA-L4"},
-            replicas=3,
-            cache={"enabled": False},
-        ),
-    )
+    cluster.apply(ns, gpu_model(3))
     cluster.wait_for(ns, "embeddingmodel", "minilm", ready_is("False", "RollingOut"))
     assert cluster.get(ns, "deployment", "minilm-embedder")["spec"]["replicas"] == 3
 
