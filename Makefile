@@ -6,16 +6,24 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: all dev test lint unit integration e2e crds crds-check envtest system-deps venv clean
+.PHONY: all dev test lint unit integration e2e crds crds-check envtest system-deps venv lock clean
 
 all: test
 
-$(STAMP): pyproject.toml
+UV_VERSION := 0.13.9
+
+# Exactly the versions in uv.lock (the ones the tests passed with); uv itself is pinned too.
+# --inexact: uv lives in the same venv and must not remove itself.
+$(STAMP): pyproject.toml uv.lock devtools/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip --version >/dev/null 2>&1 || $(BIN)/python -m ensurepip -q
-	$(BIN)/python -m pip install -q --upgrade pip uv
-	$(BIN)/uv pip install -q -p $(BIN)/python -e ".[dev,embedder]"
+	$(BIN)/uv --version 2>/dev/null | grep -q ' $(UV_VERSION)' || $(BIN)/python -m pip install -q "uv==$(UV_VERSION)"
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync -q --frozen --inexact --all-extras --python $(BIN)/python
 	touch $(STAMP)
+
+# Refresh uv.lock after changing dependencies in pyproject.toml (then commit it).
+lock: $(STAMP)
+	$(BIN)/uv lock
 
 venv: $(STAMP)
 
@@ -54,7 +62,7 @@ test: $(STAMP) system-deps envtest lint
 
 # The embedded default: local control plane + operator + examples/quickstart, until Ctrl-C.
 dev: $(STAMP) system-deps envtest
-	$(BIN)/vectorops dev
+	$(BIN)/vectorops-dev up
 
 clean:
 	rm -rf $(VENV) .dev .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -36,7 +36,7 @@ import aiohttp
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from vectorops.operator.devenv.controlplane import free_port  # noqa: E402
+from vectorops.devtools.controlplane import free_port  # noqa: E402
 
 WORDS = [
     "vector",

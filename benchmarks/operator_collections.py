@@ -25,8 +25,8 @@ import yaml
 from qdrant_client import QdrantClient
 from qdrant_client.http import models as m
 
-from vectorops.operator.devenv.controlplane import ControlPlane, free_port
-from vectorops.operator.devenv.qdrant_standin import StandInQdrant
+from vectorops.devtools.controlplane import ControlPlane, free_port
+from vectorops.devtools.qdrant_standin import StandInQdrant
 
 REPO = Path(__file__).resolve().parents[1]
 

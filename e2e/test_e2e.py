@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from vectorops.operator.devenv.binaries import ensure_binaries
-from vectorops.operator.devenv.controlplane import ControlPlane
+from vectorops.devtools.binaries import ensure_binaries
+from vectorops.devtools.controlplane import ControlPlane
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -33,7 +33,7 @@ def wait_until_ok(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: f
 def embedder_process(model: str, served_name: str, host: str, log: Path, **settings: str) -> Iterator[str]:
     """A real `vectorops embedder` process on a free port, ready (model loaded and warmed) when the
     block starts and stopped after it. `settings` are VECTOROPS_EMBEDDER_* values, e.g. REDIS_URL."""
-    from vectorops.operator.devenv.controlplane import free_port
+    from vectorops.devtools.controlplane import free_port
 
     port = free_port()
     env = {

@@ -1,4 +1,4 @@
-"""The `vectorops` command: operator, crds, dev, controlplane."""
+"""The `vectorops` command: operator, embedder, crds. (Development tools: `vectorops-dev`.)"""
 
 from __future__ import annotations
 
@@ -56,21 +56,6 @@ def _operator(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dev(args: argparse.Namespace) -> int:
-    from vectorops.operator.devenv.dev import default_paths, run_dev
-
-    workdir, examples, crds = default_paths()
-    return run_dev(workdir, Path(args.examples) if args.examples else examples, crds)
-
-
-def _controlplane(args: argparse.Namespace) -> int:
-    from vectorops.operator.devenv.binaries import ensure_binaries
-
-    bins = ensure_binaries()
-    print(f"etcd={bins.etcd}\nkube-apiserver={bins.kube_apiserver}\nkubectl={bins.kubectl}")
-    return 0
-
-
 def _embedder(args: argparse.Namespace) -> int:
     from vectorops.embedder.app import serve
     from vectorops.embedder.settings import EmbedderSettings
@@ -96,10 +81,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="fail with a diff if the directory is stale")
     p.set_defaults(func=_crds)
 
-    p = sub.add_parser("dev", help="local control plane + operator + examples, until Ctrl-C")
-    p.add_argument("--examples", help="manifests to apply (default: examples/quickstart)")
-    p.set_defaults(func=_dev)
-
     p = sub.add_parser("embedder", help="serve an embedding model (settings: VECTOROPS_EMBEDDER_* env vars)")
     p.add_argument("--model", help="model directory or Hugging Face repo id")
     p.add_argument("--served-name", dest="served_name", help="name clients use in the model field")
@@ -110,8 +91,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int)
     p.set_defaults(func=_embedder)
 
-    p = sub.add_parser("controlplane", help="build (if needed) and print the control-plane binaries")
-    p.set_defaults(func=_controlplane)
     return parser
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from vectorops.operator.devenv.controlplane import free_port
+from vectorops.devtools.controlplane import free_port
 
 
 class RedisServer:

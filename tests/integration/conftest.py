@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from tests.processes import wait_until_ok
-from vectorops.operator.devenv.controlplane import ControlPlane, free_port
-from vectorops.operator.devenv.qdrant_standin import StandInQdrant
+from vectorops.devtools.controlplane import ControlPlane, free_port
+from vectorops.devtools.qdrant_standin import StandInQdrant
 
 REPO = Path(__file__).resolve().parents[2]
 

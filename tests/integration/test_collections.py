@@ -11,8 +11,8 @@ from qdrant_client import QdrantClient
 from qdrant_client.http import models as m
 
 from tests.integration.conftest import Cluster, OperatorProcess, condition, ready_is, standin_only
-from vectorops.operator.devenv.controlplane import free_port
-from vectorops.operator.devenv.qdrant_standin import StandInQdrant
+from vectorops.devtools.controlplane import free_port
+from vectorops.devtools.qdrant_standin import StandInQdrant
 
 API = "vectorops.io/v1alpha1"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.integration.conftest import Cluster, OperatorProcess, condition, ready_is
-from vectorops.operator.devenv.controlplane import free_port
+from vectorops.devtools.controlplane import free_port
 
 API = "vectorops.io/v1alpha1"
 

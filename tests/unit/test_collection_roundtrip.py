@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 from qdrant_client import AsyncQdrantClient
 from qdrant_client.http import models as m
 
+from vectorops.devtools.qdrant_standin import StandInQdrant
 from vectorops.operator.adapters import qdrant as adapter
 from vectorops.operator.api import VectorCollectionSpec
 from vectorops.operator.builders.collection_diff import diff_collection
 from vectorops.operator.builders.qdrant_collection import build_desired, resolve_dimension
-from vectorops.operator.devenv.qdrant_standin import StandInQdrant
 
 names = itertools.count()
 hnsw = st.fixed_dictionaries(

@@ -6,8 +6,8 @@ import httpx
 import pytest
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
+from vectorops.devtools.controlplane import free_port
 from vectorops.operator.adapters.qdrant import ClientPool, QdrantEndpoint, classify, probe
-from vectorops.operator.devenv.controlplane import free_port
 
 
 def response(code: int, body: bytes) -> UnexpectedResponse:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from vectorops.operator.devenv.binaries import Binaries, ensure_binaries
+from vectorops.devtools.binaries import Binaries, ensure_binaries
 
 ADMIN_TOKEN_USER = "vectorops-admin"
 

@@ -11,7 +11,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from vectorops.operator.devenv.controlplane import free_port
+from vectorops.devtools.controlplane import free_port
 
 
 class PostgresNotAvailable(RuntimeError):

@@ -8,8 +8,19 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[4]
-BUILD_SCRIPT = REPO_ROOT / "hack" / "envtest" / "build.sh"
+BUILD_SCRIPT_PATH = Path("hack") / "envtest" / "build.sh"
+
+
+def find_repo_root() -> Path | None:
+    """The vectorops checkout these tools serve: VECTOROPS_REPO, else the first folder holding
+    hack/envtest/build.sh above the current directory or above this file (an editable install)."""
+    if os.environ.get("VECTOROPS_REPO"):
+        return Path(os.environ["VECTOROPS_REPO"])
+    for start in (Path.cwd(), Path(__file__).resolve().parent):
+        for folder in (start, *start.parents):
+            if (folder / BUILD_SCRIPT_PATH).is_file():
+                return folder
+    return None
 
 
 class BinariesNotFound(RuntimeError):
@@ -30,9 +41,10 @@ def _cache_dir() -> Path:
 
 def ensure_binaries(build: bool = True) -> Binaries:
     """Locate the binaries: KUBEBUILDER_ASSETS, else the cache, building them there if allowed."""
-    if BUILD_SCRIPT.exists() and build:
+    repo = find_repo_root()
+    if repo is not None and build:
         out = subprocess.run(
-            ["bash", str(BUILD_SCRIPT)], check=True, stdout=subprocess.PIPE, text=True
+            ["bash", str(repo / BUILD_SCRIPT_PATH)], check=True, stdout=subprocess.PIPE, text=True
         ).stdout.strip()
         bin_dir = Path(out.splitlines()[-1])
     elif os.environ.get("KUBEBUILDER_ASSETS"):

@@ -11,9 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from vectorops.operator.devenv.binaries import REPO_ROOT
-from vectorops.operator.devenv.controlplane import ControlPlane
-from vectorops.operator.devenv.postgres import LocalPostgres, PostgresNotAvailable
+from vectorops.devtools.binaries import find_repo_root
+from vectorops.devtools.controlplane import ControlPlane
+from vectorops.devtools.postgres import LocalPostgres, PostgresNotAvailable
 
 log = logging.getLogger("vectorops.dev")
 DEV_NAMESPACE = "default"
@@ -94,4 +94,5 @@ def run_dev(workdir: Path, examples: Path, crds: Path) -> int:
 
 
 def default_paths() -> tuple[Path, Path, Path]:
-    return REPO_ROOT / ".dev", REPO_ROOT / "examples" / "quickstart", REPO_ROOT / "crds"
+    repo = find_repo_root() or Path.cwd()
+    return repo / ".dev", repo / "examples" / "quickstart", repo / "crds"

@@ -1,1 +1,0 @@
-"""Local development environment: a real etcd + kube-apiserver and embedded backends."""
