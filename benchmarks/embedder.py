@@ -5,7 +5,10 @@
     clients, each sending one text per request;
 (c) the same at 64 clients with a warm cache (a second embedder process with Redis).
 
-    .venv/bin/python benchmarks/embedder.py [--texts 2000] [--device cpu|cuda] [--repeats 3]
+    .venv/bin/python benchmarks/embedder.py [--texts 2000] [--device cpu|cuda] [--repeats 3] [--no-redis]
+
+(c) needs redis-server (hack/system-deps.sh installs it): without it the benchmark stops at once, unless
+--no-redis says to measure (c) with the in-process LRU instead. The JSON line names the cache measured.
 
 Prints texts/s for each and the ratios (b)/(a) and (c)/(a); the last line is one JSON object.
 Clients and server share this machine, so the HTTP figures include the clients' own CPU. Each figure
@@ -162,6 +165,36 @@ def best_batch_size(model: Any, texts: list[str]) -> int:
     return best[1]
 
 
+def start_redis(work: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A throwaway redis-server for (c), answering PING; the benchmark stops here if there is none."""
+    import redis
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        sys.exit(
+            "redis-server not found on PATH: install it (hack/system-deps.sh), or pass --no-redis to "
+            "measure the warm cache with the in-process LRU instead"
+        )
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        cwd=work,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            redis.Redis(port=port, socket_timeout=0.5).ping()
+            return proc, f"redis://127.0.0.1:{port}/0"
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    code = proc.poll()
+    proc.kill()
+    why = f"exited with code {code}" if code is not None else "did not answer PING within 10 s"
+    sys.exit(f"redis-server ({binary}, port {port}) {why}; or pass --no-redis to use the in-process LRU")
+
+
 def start_embedder(
     device: str, redis_url: str | None, log: Path, lru: int = 0
 ) -> tuple[subprocess.Popen[bytes], str]:
@@ -252,9 +285,23 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=2000)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--repeats", type=int, default=3, help="rounds; each figure is its best round")
+    parser.add_argument(
+        "--no-redis", action="store_true", help="measure the warm cache (c) with the in-process LRU"
+    )
     args = parser.parse_args()
-    texts = corpus(args.texts)
     work = Path(tempfile.mkdtemp(prefix="vectorops-bench-"))
+    # Up front: a missing Redis should stop the run now, not after minutes of (a) and (b).
+    redis, redis_url = start_redis(work) if not args.no_redis else (None, None)
+    try:
+        bench(args, work, redis_url)
+    finally:
+        if redis is not None:
+            redis.terminate()
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def bench(args: argparse.Namespace, work: Path, redis_url: str | None) -> None:
+    texts = corpus(args.texts)
     print(f"corpus: {len(texts)} texts, device {args.device}")
     model = load_model(args.device)
     best_batch = best_batch_size(model, texts)
@@ -287,30 +334,20 @@ def main() -> None:
         results[f"http_{clients}"] = round(max(rounds[f"http_{clients}"]), 1)
     per_round = sorted(h / a for h, a in zip(rounds["http_64"], rounds["a"], strict=True))
     results["ratio_http64_median_round"] = round(per_round[len(per_round) // 2], 3)
-    redis = None
-    if shutil.which("redis-server"):
-        redis_port = free_port()
-        redis = subprocess.Popen(
-            ["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-        )
-        proc, url = start_embedder(
-            args.device, f"redis://127.0.0.1:{redis_port}/0", work / "embedder-cached.log"
-        )
-        cache_kind = "Redis"
-    else:  # e.g. on the GPU machine: the in-process LRU stands in for Redis
+    if redis_url is not None:
+        proc, url = start_embedder(args.device, redis_url, work / "embedder-cached.log")
+        results["cache"] = "redis"
+    else:  # --no-redis: the in-process LRU stands in for Redis
         proc, url = start_embedder(args.device, None, work / "embedder-cached.log", lru=len(texts))
-        cache_kind = "in-process LRU, no redis-server here"
+        results["cache"] = "in-process LRU"
     try:
         asyncio.run(http_run(url, texts, 64))  # fills the cache
         rate = max(measured_run(url, texts, 64)[0] for _ in range(args.repeats))
         results["cached_64"] = round(rate, 1)
-        print(f"  http, 64 clients, warm cache ({cache_kind})  {rate:8.1f} texts/s", flush=True)
+        print(f"  http, 64 clients, warm cache ({results['cache']})  {rate:8.1f} texts/s", flush=True)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-        if redis is not None:
-            redis.terminate()
     results["ratio_http64"] = round(results["http_64"] / rate_a, 3)
     results["ratio_cached64"] = round(results["cached_64"] / rate_a, 3)
     print(f"\n{'':30}{'texts/s':>10}{'vs in-process':>15}")
@@ -326,7 +363,6 @@ def main() -> None:
         print(f"GPU: {gpu}; utilisation during the uncached HTTP runs: {sampler.summary()}")
         results["gpu"] = gpu
         results["gpu_utilisation_http"] = sampler.summary()
-    shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(results))
 
 

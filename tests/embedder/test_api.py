@@ -11,6 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from tests.embedder.conftest import RedisServer
+from tests.embedder.promtext import sample
 from vectorops.embedder.app import create_app
 from vectorops.embedder.backends.fake import FakeBackend
 from vectorops.embedder.settings import EmbedderSettings
@@ -106,6 +107,10 @@ async def test_cache_hits_and_stats(api) -> None:
     stats = await (await client.get("/cache/stats")).json()
     assert stats["hits"] == 2 and stats["misses"] == 2  # the warm-up bypasses the cache
     assert stats["hit_rate"] > 0 and stats["bytes"] > 0 and stats["redis_available"]
+    metrics = await (await client.get("/metrics")).text()
+    assert sample(metrics, "vectorops_embedder_cache_lookups_total", result="hit") == 2
+    assert sample(metrics, "vectorops_embedder_cache_lookups_total", result="miss") == 2
+    assert sample(metrics, "vectorops_embedder_stage_duration_seconds_count", stage="cache") >= 3
 
 
 async def test_redis_down_bypasses_then_recovers(api, redis_server: RedisServer) -> None:
@@ -113,9 +118,10 @@ async def test_redis_down_bypasses_then_recovers(api, redis_server: RedisServer)
     redis_server.stop()
     resp = await embed(client, input="still served")
     assert resp.status == 200
-    assert (await (await client.get("/cache/stats")).json())["errors"] >= 1
+    errors = (await (await client.get("/cache/stats")).json())["errors"]
+    assert errors >= 1
     metrics = await (await client.get("/metrics")).text()
-    assert "vectorops_embedder_cache_errors_total 0.0" not in metrics
+    assert sample(metrics, "vectorops_embedder_cache_errors_total") == errors
     redis_server.start()  # same port; redis-py reconnects by itself once the bypass window ends
     await asyncio.sleep(0.4)
     await embed(client, input="after the outage")  # written to the new Redis
@@ -125,23 +131,43 @@ async def test_redis_down_bypasses_then_recovers(api, redis_server: RedisServer)
     assert stats["hits"] == hits + 1 and stats["redis_available"]
 
 
-async def test_models_health_metrics(api) -> None:
-    client, _ = api
+async def test_models_and_health(api) -> None:
+    client, backend = api
     models = await (await client.get("/v1/models")).json()
     assert models["data"][0]["id"] == MODEL
     assert models["data"][0]["dimension"] == 8  # what the operator reports in status.dimension
+    assert models["data"][0]["revision_digest"] == backend.identity
     assert (await client.get("/healthz")).status == 200
+
+
+async def test_metrics_move_with_requests(api) -> None:
+    client, _ = api
+    before = await (await client.get("/metrics")).text()
     await embed(client, input="x")
-    text = await (await client.get("/metrics")).text()
-    for name in (
-        "vectorops_embedder_requests_total",
-        "vectorops_embedder_batch_size_bucket",
-        'vectorops_embedder_stage_duration_seconds_bucket{le="0.005",stage="forward"}',
-        "vectorops_embedder_queue_depth",
-        "vectorops_embedder_forward_passes_total",
-        'vectorops_embedder_stage_duration_seconds_count{stage="tokenize"}',
-    ):
-        assert name in text
+    await embed(client, input=["y", "z y"])
+    await embed(client, input="x")  # a cache hit: no batch
+    await embed(client, input=[])  # a 400
+    after = await (await client.get("/metrics")).text()
+
+    def delta(name: str, **labels: str) -> float:
+        return sample(after, name, **labels) - sample(before, name, **labels)
+
+    assert delta("vectorops_embedder_requests_total", status="200") == 3
+    assert delta("vectorops_embedder_requests_total", status="400") == 1
+    assert delta("vectorops_embedder_request_duration_seconds_count") == 4
+    assert delta("vectorops_embedder_texts_total") == 4
+    assert delta("vectorops_embedder_prompt_tokens_total") == 3 + (3 + 4) + 3
+    assert delta("vectorops_embedder_cache_lookups_total", result="miss") == 3
+    assert delta("vectorops_embedder_cache_lookups_total", result="hit") == 1
+    batches = delta("vectorops_embedder_batches_total")
+    assert 1 <= batches <= 2  # one per request that missed, unless two were taken together
+    assert delta("vectorops_embedder_batch_size_count") == batches
+    assert delta("vectorops_embedder_batch_size_sum") == 3
+    assert delta("vectorops_embedder_forward_passes_total") >= batches
+    assert delta("vectorops_embedder_stage_duration_seconds_count", stage="forward") == batches
+    assert delta("vectorops_embedder_stage_duration_seconds_count", stage="tokenize") == batches
+    assert delta("vectorops_embedder_stage_duration_seconds_count", stage="queue") == 3
+    assert sample(after, "vectorops_embedder_queue_depth") == 0
 
 
 async def test_a_request_larger_than_the_queue_is_413_not_an_endless_429() -> None:

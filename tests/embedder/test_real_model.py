@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from tests.embedder.conftest import RedisServer
+from tests.embedder.promtext import sample
 from tests.processes import embedder_process
 
 gt_model = pytest.importorskip(
@@ -107,11 +108,30 @@ def test_redis_killed_and_restarted(embedder: str, redis_module: RedisServer) ->
     assert after["hits"] == before + 1 and after["redis_available"]
 
 
-def test_metrics_exposed(embedder: str) -> None:
-    with urllib.request.urlopen(f"{embedder}/metrics") as r:
-        text = r.read().decode()
-    assert "vectorops_embedder_batches_total" in text
-    assert 'vectorops_embedder_requests_total{status="200"}' in text
+def metrics_text(url: str) -> str:
+    with urllib.request.urlopen(f"{url}/metrics") as r:
+        return r.read().decode()
+
+
+def test_metrics_move_with_requests(embedder: str) -> None:
+    before = metrics_text(embedder)
+    c = client(embedder)
+    texts = [f"metrics probe {i}" for i in range(3)]
+    c.embeddings.create(model="all-MiniLM-L6-v2", input=texts)
+    c.embeddings.create(model="all-MiniLM-L6-v2", input=texts[0])
+    after = metrics_text(embedder)
+
+    def delta(name: str, **labels: str) -> float:
+        return sample(after, name, **labels) - sample(before, name, **labels)
+
+    assert delta("vectorops_embedder_requests_total", status="200") == 2
+    assert delta("vectorops_embedder_texts_total") == 4
+    assert delta("vectorops_embedder_batches_total") >= 1
+    assert delta("vectorops_embedder_forward_passes_total") >= 1
+    assert delta("vectorops_embedder_prompt_tokens_total") > 4
+    assert delta("vectorops_embedder_cache_lookups_total", result="miss") == 3
+    assert delta("vectorops_embedder_cache_lookups_total", result="hit") == 1
+    assert sample(after, "vectorops_embedder_queue_depth") == 0
 
 
 MIXED = [" ".join(["word"] * n) + f" number {n}" for n in (1, 90, 3, 60, 2, 120, 5, 40, 7, 200, 4, 80)]
@@ -162,3 +182,78 @@ def test_pooling_override_changes_how_tokens_become_a_vector() -> None:
     first = torch.nn.functional.normalize(tokens[:, 0], dim=1).numpy()
     assert np.allclose(cls.encode(text).vectors, first, atol=1e-5)
     assert not np.allclose(mean.encode(text).vectors, first, atol=1e-2)
+
+
+def test_normalize_false_gives_the_model_s_own_unnormalised_vectors() -> None:
+    """MiniLM's pipeline ends in a Normalize module; normalize: false takes it out."""
+    from sentence_transformers import SentenceTransformer
+
+    from vectorops.embedder.backends.sentence_transformers import SentenceTransformerBackend
+    from vectorops.embedder.settings import EmbedderSettings
+
+    path = str(gt_model.get_model_path())
+    full = SentenceTransformer(path, device="cpu")
+    assert type(full[2]).__name__ == "Normalize"
+    pooled = SentenceTransformer(modules=[full[0], full[1]], device="cpu")  # no Normalize module
+    expected = np.asarray(pooled.encode(TEXTS))
+    got = SentenceTransformerBackend(EmbedderSettings(model=path, normalize=False)).encode(TEXTS).vectors
+    norms = np.linalg.norm(got, axis=1)
+    assert np.abs(norms - 1).min() > 0.05, norms
+    assert np.allclose(norms, np.linalg.norm(expected, axis=1), rtol=1e-3)
+    cosine = (got * expected).sum(axis=1) / (norms * np.linalg.norm(expected, axis=1))
+    assert cosine.min() > 0.9999, cosine
+
+
+def test_the_identity_is_a_digest_of_the_weights_loaded(tmp_path) -> None:
+    """A directory that differs only in one weight gets another identity, so another cache namespace."""
+    import shutil
+
+    from vectorops.embedder.backends.identity import directory_digest
+    from vectorops.embedder.backends.sentence_transformers import SentenceTransformerBackend
+    from vectorops.embedder.cache import cache_namespace
+    from vectorops.embedder.settings import EmbedderSettings
+
+    original = gt_model.get_model_path()
+    replaced = tmp_path / "minilm"
+    shutil.copytree(original, replaced)
+    with open(replaced / "model.safetensors", "r+b") as f:  # the last bytes are weights, not header
+        f.seek(-4, 2)
+        f.write(b"\x00\x00\x80\x3f")
+    a_settings = EmbedderSettings(model=str(original), revision="local")
+    b_settings = EmbedderSettings(model=str(replaced), revision="local")
+    a, b = SentenceTransformerBackend(a_settings), SentenceTransformerBackend(b_settings)
+    assert a.identity == directory_digest(original)
+    assert a.identity != b.identity
+    assert cache_namespace(a_settings, a.identity, a.max_seq_length) != cache_namespace(
+        b_settings, b.identity, b.max_seq_length
+    )
+
+
+def test_a_hub_repo_is_keyed_by_the_snapshot_it_resolved_to(tmp_path, monkeypatch) -> None:
+    """A repo id loads from the Hugging Face cache; its identity is the digest of the snapshot loaded."""
+    import huggingface_hub.constants
+
+    from vectorops.embedder.backends.identity import directory_digest
+    from vectorops.embedder.backends.sentence_transformers import SentenceTransformerBackend
+    from vectorops.embedder.settings import EmbedderSettings
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "models--sentence-transformers--all-MiniLM-L6-v2"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    shutil_copy_as_links(gt_model.get_model_path(), repo / "snapshots" / commit)
+    monkeypatch.setenv("SENTENCE_TRANSFORMERS_HOME", str(tmp_path))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    backend = SentenceTransformerBackend(
+        EmbedderSettings(model="sentence-transformers/all-MiniLM-L6-v2", revision="main")
+    )
+    # The snapshot links to the same files: same names, same contents, same identity.
+    assert backend.identity == directory_digest(gt_model.get_model_path())
+    assert backend.dimension == 384
+
+
+def shutil_copy_as_links(source, target) -> None:
+    """A Hugging Face cache snapshot: the files are symlinks (to blobs, there; to the package's here)."""
+    import shutil
+
+    shutil.copytree(source, target, copy_function=lambda src, dst: os.symlink(os.path.abspath(src), dst))

@@ -6,13 +6,16 @@ Inside a request, texts go shortest first, so the batches cut from one big reque
 lengths. Batches are bounded by max batch size and max padded tokens, and wait at most max_wait to fill.
 The model runs in one worker thread, off the event loop; while it runs, the next batch forms (the
 backend then splits a batch into forward passes of similar lengths, see packing.py). The queue is
-bounded: past it, QueueFull (HTTP 429).
+bounded: past it, QueueFull (HTTP 429). Should the loop itself fail (a bug, not a model error), every
+waiting text fails with BatcherFailed (HTTP 503) and the loop starts again: it holds no state worth a
+process restart, which would mean reloading the model, and nothing may wait on a dead loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import time
 from collections import deque
@@ -23,6 +26,12 @@ import numpy as np
 
 from vectorops.embedder.backends.base import Backend, Vectors
 from vectorops.embedder.metrics import Metrics
+
+log = logging.getLogger("vectorops.embedder")
+
+
+class BatcherFailed(Exception):
+    """The batching loop failed while these texts waited; it has been restarted."""
 
 
 class QueueFull(Exception):
@@ -88,21 +97,39 @@ class DynamicBatcher:
         self._wakeup = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedder-forward")
         self._task: asyncio.Task[None] | None = None
+        # Every caller's future until it is done, wherever its text is (queue, batch, a half-made batch):
+        # what a failed loop must answer.
+        self._pending: set[asyncio.Future[tuple[np.ndarray, int]]] = set()
         self._last_forward_s = 0.05
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="embedder-batcher")
+        self._task = asyncio.create_task(self._supervise(), name="embedder-batcher")
 
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        for request in self._requests:
-            for item in request.items:
-                if not item.future.done():
-                    item.future.cancel()
+        for future in list(self._pending):
+            future.cancel()
         self._executor.shutdown(wait=True)
+
+    async def _supervise(self) -> None:
+        while True:
+            try:
+                await self._run()
+            except Exception as e:
+                log.exception("the batching loop failed; failing the waiting requests and restarting it")
+                self.metrics.batcher_restarts.inc()
+                failure = BatcherFailed(
+                    f"the embedder's batching loop failed ({type(e).__name__}: {e}) and was restarted; "
+                    "retry the request"
+                )
+                for future in list(self._pending):
+                    if not future.done():
+                        future.set_exception(failure)
+                self._requests = []
+                self._set_queued(0)
 
     @property
     def queued(self) -> int:
@@ -121,6 +148,9 @@ class DynamicBatcher:
         now = time.monotonic()
         items = [_Item(t, self.backend.estimate_tokens(t), loop.create_future(), now) for t in texts]
         request = _Request(deque(sorted(items, key=lambda i: i.tokens)), now)
+        for item in items:
+            self._pending.add(item.future)
+            item.future.add_done_callback(self._pending.discard)
         self._requests.append(request)
         self._set_queued(self._queued + len(items))
         self._wakeup.set()

@@ -1,32 +1,60 @@
 """Embedding cache: an in-process LRU in front of Redis.
 
-Keys: model id, revision, normalisation, dimensions and prefix-applied text, hashed, so that vectors
-of different models or settings never mix. Values: the token count (4 bytes) then float32 vector bytes,
-so a hit needs no tokenisation for the usage figures. Redis calls are pipelined per request (one MGET,
-one pipeline of SET EX) and bounded by a timeout; on any failure the cache is bypassed for a while
-(requests are still served, an error counter rises) and then tried again: redis-py reconnects itself.
+Keys: the namespace (a digest of the model files loaded and every setting that changes a vector) and
+the prefix-applied text, hashed, so that vectors of different models or settings never mix. Values: the
+token count (4 bytes) then float32 vector bytes, so a hit needs no tokenisation for the usage figures.
+Redis calls are pipelined per request (one MGET, one pipeline of SET EX) and bounded by a timeout; on
+any failure the cache is bypassed for a while (requests are still served, an error counter rises) and
+then tried again: redis-py reconnects itself.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import struct
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import numpy as np
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from vectorops.embedder.metrics import Metrics
+from vectorops.embedder.settings import EmbedderSettings
 
 Entry = tuple[int, np.ndarray]  # (tokens, vector)
 
 
-def cache_namespace(model: str, revision: str, normalize: bool, dimensions: int | None) -> str:
-    return f"{model}\0{revision}\0{int(normalize)}\0{dimensions or 0}"
+def cache_namespace(settings: EmbedderSettings, identity: str, max_seq_length: int) -> str:
+    """Everything that changes a vector: the weights (`identity`, a digest of the files loaded: the
+    name and the revision label say nothing when a directory's contents are replaced), the effective
+    max sequence length, and the settings below. Prefixes are already in the texts keyed; they are
+    here too so that a change of prefix starts afresh rather than mixing old and new entries."""
+    return json.dumps(
+        {
+            "model": identity,
+            "pooling": settings.pooling,
+            "max_seq_length": max_seq_length,
+            "precision": settings.precision,
+            "query_prefix": settings.query_prefix,
+            "passage_prefix": settings.passage_prefix,
+            "dimensions": settings.dimensions,
+            "normalize": settings.normalize,
+        },
+        sort_keys=True,
+    )
+
+
+def redis_location(url: str) -> str:
+    """Where the URL points, for logs: no user, password or query (a password may sit in either)."""
+    parts = urlsplit(url)
+    hostname = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
+    host = f"{hostname}:{parts.port or 6379}" if hostname else ""
+    return f"{parts.scheme}://{host}{parts.path}"
 
 
 def encode_entry(tokens: int, vector: np.ndarray) -> bytes:

@@ -63,6 +63,11 @@ class Metrics:
         self.cache_errors = Counter(
             "vectorops_embedder_cache_errors_total", "Redis failures (the cache was bypassed)", registry=r
         )
+        self.batcher_restarts = Counter(
+            "vectorops_embedder_batcher_restarts_total",
+            "Times the batching loop failed (its waiting requests got 503) and was restarted",
+            registry=r,
+        )
         self.device_memory = Gauge(
             "vectorops_embedder_device_memory_bytes", "Accelerator memory allocated", registry=r
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -14,7 +14,7 @@ class EmbedderSettings(BaseSettings):
     model: str
     """A local directory, or a Hugging Face repo id (loaded from the local cache when offline)."""
     revision: str = "main"
-    """Repo revision; part of every cache key, so vectors of two revisions never mix."""
+    """Repo revision (`local` for a directory). Cache keys use a digest of the files loaded instead."""
     served_name: str | None = None
     """The name clients put in `model` (default: the model argument)."""
     device: Literal["cpu", "cuda"] = "cpu"
@@ -42,7 +42,8 @@ class EmbedderSettings(BaseSettings):
     max_input_chars: int = Field(default=100_000, ge=1)
     """Characters per input; beyond it 413."""
 
-    redis_url: str | None = None
+    redis_url: SecretStr | None = None
+    """May hold a password: a secret, so that it stays out of reprs and logs."""
     cache_ttl_seconds: int = Field(default=86400, ge=1)
     cache_max_entry_bytes: int = Field(default=65536, ge=64)
     cache_timeout_ms: float = Field(default=50.0, gt=0)

@@ -25,6 +25,8 @@ class Backend(Protocol):
     """Dimension of the vectors encode() returns (after any configured truncation)."""
     max_seq_length: int
     """Inputs are truncated to this many tokens."""
+    identity: str
+    """A digest of the model files loaded (see identity.py): part of every cache key."""
 
     def estimate_tokens(self, text: str) -> int:
         """A cheap token estimate (no tokenizer) for packing batches; exact counts come from encode()."""

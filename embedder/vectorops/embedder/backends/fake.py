@@ -14,9 +14,16 @@ from vectorops.embedder.backends.base import Encoded
 class FakeBackend:
     """Vectors derived from a hash of the text; one token per whitespace-separated word (+2 specials)."""
 
-    def __init__(self, dimension: int = 8, max_seq_length: int = 128, seconds_per_batch: float = 0.0) -> None:
+    def __init__(
+        self,
+        dimension: int = 8,
+        max_seq_length: int = 128,
+        seconds_per_batch: float = 0.0,
+        identity: str = "sha256:fake",
+    ) -> None:
         self.dimension = dimension
         self.max_seq_length = max_seq_length
+        self.identity = identity
         self.seconds_per_batch = seconds_per_batch
         self.batches: list[list[str]] = []
         self._lock = threading.Lock()

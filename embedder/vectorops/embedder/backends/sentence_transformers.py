@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -11,6 +12,7 @@ from sentence_transformers import SentenceTransformer
 from sentence_transformers.util import batch_to_device
 
 from vectorops.embedder.backends.base import Encoded
+from vectorops.embedder.backends.identity import directory_digest, hub_snapshot
 from vectorops.embedder.packing import plan_forwards
 from vectorops.embedder.settings import EmbedderSettings
 
@@ -21,23 +23,41 @@ _DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 _PASS_OVERHEAD_TOKENS = {"cpu": 64, "cuda": 8192}
 
 
-def _pooling_class() -> type[torch.nn.Module]:
+def _module_class(name: str) -> type[torch.nn.Module]:
+    """A sentence-transformers module class (Pooling, Normalize) wherever this version keeps it."""
     try:  # sentence-transformers >= 6
-        from sentence_transformers.sentence_transformer.modules import Pooling
+        from sentence_transformers.sentence_transformer import modules
     except ImportError:
-        from sentence_transformers.models import Pooling
-    return Pooling  # type: ignore[no-any-return]
+        from sentence_transformers import models as modules
+    return getattr(modules, name)  # type: ignore[no-any-return]
 
 
 def override_pooling(model: SentenceTransformer, mode: str) -> None:
     """Replace the model's pooling module with one of the given mode (mean, cls, max, lasttoken)."""
-    pooling = _pooling_class()
+    pooling = _module_class("Pooling")
     for key, module in model._modules.items():
         if isinstance(module, pooling):
             dimension = getattr(module, "embedding_dimension", None) or module.word_embedding_dimension
             model._modules[key] = pooling(dimension, pooling_mode=mode)
             return
     raise RuntimeError(f"the model has no pooling module to set to {mode!r}")
+
+
+def drop_normalize(model: SentenceTransformer) -> None:
+    """Take Normalize modules out of the pipeline (many models end in one), so that normalize: false
+    gives the pooled vectors as they are."""
+    normalize = _module_class("Normalize")
+    for key in [k for k, m in model._modules.items() if isinstance(m, normalize)]:
+        del model._modules[key]
+
+
+def _identity(model: str, revision: str | None) -> str:
+    """The digest of the files loaded: the directory, or the cached snapshot a repo id resolved to."""
+    if os.path.isdir(model):
+        return directory_digest(model)
+    # sentence-transformers reads a bare name as one of its organisation's repos
+    repo = model if "/" in model else f"{SentenceTransformer.default_huggingface_organization}/{model}"
+    return directory_digest(hub_snapshot(repo, revision))
 
 
 class SentenceTransformerBackend:
@@ -47,17 +67,20 @@ class SentenceTransformerBackend:
         if settings.torch_threads:
             torch.set_num_threads(settings.torch_threads)
         self.device = settings.device
+        revision = None if os.path.isdir(settings.model) else settings.revision  # `local` for a directory
         self.model = SentenceTransformer(
             settings.model,
-            revision=settings.revision
-            if "/" in settings.model and not settings.model.startswith("/")
-            else None,
+            revision=revision,
             device=settings.device,
             truncate_dim=settings.dimensions,
             model_kwargs={"torch_dtype": _DTYPES[settings.precision]},
         )
+        # Hashing the files costs a read of the weights, once, here in the loading thread.
+        self.identity = _identity(settings.model, revision)
         if settings.pooling:
             override_pooling(self.model, settings.pooling)
+        if not settings.normalize:
+            drop_normalize(self.model)
         if settings.max_seq_length is not None:
             self.model.max_seq_length = settings.max_seq_length
         self.max_seq_length = int(self.model.max_seq_length or 512)

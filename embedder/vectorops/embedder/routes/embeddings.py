@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 import time
 from typing import Any
 
@@ -10,10 +11,12 @@ import numpy as np
 import orjson
 from aiohttp import web
 
-from vectorops.embedder.batching import QueueFull
+from vectorops.embedder.batching import BatcherFailed, QueueFull
 from vectorops.embedder.routes.errors import error
 from vectorops.embedder.routes.keys import RUNTIME, SETTINGS
 from vectorops.embedder.service import InputTooLarge
+
+log = logging.getLogger("vectorops.embedder")
 
 
 def _parse(
@@ -69,14 +72,24 @@ def _dumps(body: Any) -> str:
 async def embeddings(request: web.Request) -> web.Response:
     started = time.monotonic()
     metrics = request.app[RUNTIME].metrics
-    response = await _embeddings(request)
+    try:
+        response = await _embeddings(request)
+    except web.HTTPException as e:  # aiohttp's own, e.g. a body over client_max_size (413)
+        response = error(e.status, e.text or e.reason)
+    except Exception as e:
+        # Answered in OpenAI's shape and counted like any other answer (the 5xx alert reads the count).
+        log.exception("embeddings request failed")
+        response = error(500, f"the embedder failed: {type(e).__name__}: {e}", type_="server_error")
     metrics.requests.labels(str(response.status)).inc()
     metrics.request_seconds.observe(time.monotonic() - started)
     return response
 
 
 async def _embeddings(request: web.Request) -> web.Response:
-    service, settings = request.app[RUNTIME].service, request.app[SETTINGS]
+    runtime, settings = request.app[RUNTIME], request.app[SETTINGS]
+    service = runtime.service
+    if service is None and runtime.failure is not None:  # retrying will not help: no Retry-After
+        return error(503, f"the model could not be loaded: {runtime.failure}", type_="server_error")
     if service is None:
         return error(503, "the model is still loading", type_="server_error", headers={"Retry-After": "5"})
     try:
@@ -93,6 +106,8 @@ async def _embeddings(request: web.Request) -> web.Response:
         return error(413, str(e), param="input")
     except QueueFull as e:
         return error(429, str(e), type_="rate_limit_error", headers={"Retry-After": str(e.retry_after)})
+    except BatcherFailed as e:
+        return error(503, str(e), type_="server_error", headers={"Retry-After": "1"})
     vectors = result.vectors
     if dims is not None and dims < vectors.shape[1]:
         vectors = vectors[:, :dims]
@@ -108,5 +123,10 @@ async def models(request: web.Request) -> web.Response:
     settings, service = request.app[SETTINGS], request.app[RUNTIME].service
     entry: dict[str, Any] = {"id": settings.name, "object": "model", "created": 0, "owned_by": "vectorops"}
     if service is not None:  # beyond OpenAI's fields: what the operator reports in status.dimension
-        entry |= {"dimension": service.backend.dimension, "max_seq_length": service.backend.max_seq_length}
+        backend = service.backend
+        entry |= {
+            "dimension": backend.dimension,
+            "max_seq_length": backend.max_seq_length,
+            "revision_digest": backend.identity,  # the files loaded, as in the cache keys
+        }
     return web.json_response({"object": "list", "data": [entry]})

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from vectorops.embedder.batching import DynamicBatcher
 from vectorops.embedder.cache import EmbeddingCache
 from vectorops.embedder.metrics import Metrics
 from vectorops.embedder.service import EmbeddingService
@@ -17,8 +18,10 @@ from vectorops.embedder.settings import EmbedderSettings
 @dataclass
 class Runtime:
     metrics: Metrics
-    cache: EmbeddingCache | None = None
+    cache: EmbeddingCache | None = None  # keyed by the loaded model's digest, so made once it is loaded
+    batcher: DynamicBatcher | None = None
     service: EmbeddingService | None = None  # set once the model is loaded and warmed
+    failure: str | None = None  # why the model could not be loaded: readyz and embeddings say it
     ready: asyncio.Event = field(default_factory=asyncio.Event)
 
 

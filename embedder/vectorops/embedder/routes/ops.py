@@ -13,8 +13,11 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    if request.app[RUNTIME].ready.is_set():
+    runtime = request.app[RUNTIME]
+    if runtime.ready.is_set():
         return web.Response(text="ready")
+    if runtime.failure is not None:
+        return web.Response(status=503, text=f"the model could not be loaded: {runtime.failure}")
     return web.Response(status=503, text="loading model")
 
 

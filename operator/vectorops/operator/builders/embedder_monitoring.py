@@ -66,7 +66,8 @@ def alert_rules(model: str, namespace: str, spec: EmbeddingModelSpec) -> list[Ma
     return [
         rule(
             "VectorOpsEmbedderDown",
-            f"sum(up{{{sel}}}) == 0",
+            # No target at all gives `sum` no series to compare; `or vector(0)` counts that as 0 up.
+            f"(sum(up{{{sel}}}) or vector(0)) == 0",
             "5m",
             "critical",
             f"{where}: no embedder replica is up",
