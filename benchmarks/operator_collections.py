@@ -3,8 +3,8 @@
 For each N, on the real local control plane and the Qdrant stand-in, a fresh `vectorops operator`
 process is started, N VectorCollections are applied in one `kubectl apply`, and the wall time until
 every one reports Ready=True is measured, with the operator's peak RSS (VmHWM). Beside it: the same
-N collections created directly with qdrant-client against the same server (the floor: what Qdrant
-itself costs, with no Kubernetes in the loop).
+N collections (the same shapes and settings) created directly with qdrant-client against the same
+server, one after another (the floor: what Qdrant itself costs, with no Kubernetes in the loop).
 
     .venv/bin/python benchmarks/operator_collections.py [--sizes 100 500]
 
@@ -14,6 +14,7 @@ The last line is one JSON object with the figures for the largest N.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import subprocess
@@ -22,11 +23,15 @@ import time
 from pathlib import Path
 
 import yaml
-from qdrant_client import QdrantClient
+from qdrant_client import AsyncQdrantClient
 from qdrant_client.http import models as m
 
 from vectorops.devtools.controlplane import ControlPlane, free_port
 from vectorops.devtools.qdrant_standin import StandInQdrant
+from vectorops.operator.adapters import qdrant as adapter
+from vectorops.operator.api import VectorCollectionSpec
+from vectorops.operator.builders.collection_ownership import Owner
+from vectorops.operator.builders.qdrant_collection import build_desired, resolve_dimension
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -127,29 +132,26 @@ def run_operator(cp: ControlPlane, qdrant: StandInQdrant, n: int, log: Path) -> 
 
 
 def run_direct(qdrant: StandInQdrant, n: int) -> float:
-    """The same collections created straight through qdrant-client: Qdrant's own cost."""
-    client = QdrantClient(url=qdrant.url, check_compatibility=False)
-    start = time.monotonic()
-    for i in range(n):
-        name = f"direct-{n}-{i}"
-        shape = i % 4
-        if shape == 3:
-            client.create_collection(
-                name,
-                vectors_config={
-                    "title": m.VectorParams(size=64, distance=m.Distance.COSINE),
-                    "body": m.VectorParams(size=256, distance=m.Distance.COSINE),
-                },
-            )
-            client.create_payload_index(name, "t", m.PayloadSchemaType.KEYWORD)
-        else:
-            size = [384, 768, 128][shape]
-            client.create_collection(
-                name, vectors_config=m.VectorParams(size=size, distance=m.Distance.COSINE)
-            )
-    seconds = time.monotonic() - start
-    client.close()
-    return seconds
+    """The same collections (same shapes: HNSW, quantization, named vectors, payload index, ownership
+    record) created straight through qdrant-client, one after another: Qdrant's own cost."""
+
+    async def create_all() -> float:
+        client = AsyncQdrantClient(url=qdrant.url, check_compatibility=False)
+        start = time.monotonic()
+        for i, doc in enumerate(collections(n)):
+            spec = VectorCollectionSpec.model_validate(doc["spec"])
+            name = f"direct-{n}-{i}"
+            desired = build_desired(spec, name, resolve_dimension(spec, None, None))
+            await adapter.create(client, desired, Owner("bench", name, "uid"))
+            for field_name, schema in desired.payload_indexes.items():
+                await client.create_payload_index(
+                    name, field_name, field_schema=m.PayloadSchemaType(schema["type"]), wait=True
+                )
+        seconds = time.monotonic() - start
+        await client.close()
+        return seconds
+
+    return asyncio.run(create_all())
 
 
 def main() -> None:

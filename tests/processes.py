@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 
@@ -30,9 +30,12 @@ def wait_until_ok(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: f
 
 
 @contextlib.contextmanager
-def embedder_process(model: str, served_name: str, host: str, log: Path, **settings: str) -> Iterator[str]:
+def embedder_process(
+    model: str, served_name: str, host: str, log: Path, prefix: Sequence[str] = (), **settings: str
+) -> Iterator[str]:
     """A real `vectorops embedder` process on a free port, ready (model loaded and warmed) when the
-    block starts and stopped after it. `settings` are VECTOROPS_EMBEDDER_* values, e.g. REDIS_URL."""
+    block starts and stopped after it. `settings` are VECTOROPS_EMBEDDER_* values, e.g. REDIS_URL;
+    `prefix` wraps the command (e.g. to run it in a network namespace)."""
     from vectorops.devtools.controlplane import free_port
 
     port = free_port()
@@ -47,7 +50,7 @@ def embedder_process(model: str, served_name: str, host: str, log: Path, **setti
     }
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "vectorops.cli", "embedder"], env=env, stdout=out, stderr=out
+            [*prefix, sys.executable, "-m", "vectorops.cli", "embedder"], env=env, stdout=out, stderr=out
         )
     url = f"http://{host}:{port}"
     try:

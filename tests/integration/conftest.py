@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -75,6 +76,29 @@ class Cluster:
         return [e for e in items if e["involvedObject"]["name"] == name]
 
 
+# Every Secret value the suite creates; none may show up in the operator's DEBUG log, an Event or a status.
+SECRET_VALUES: set[str] = set()
+
+
+def secret(name: str, **data: str) -> dict[str, Any]:
+    """A Secret manifest whose values are checked for leaks when the module's operator stops."""
+    SECRET_VALUES.update(data.values())
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": data}
+
+
+def assert_no_secret_leaked(cluster: Cluster, log: str) -> None:
+    events = cluster.kubectl("get", "events", "-A", "-o", "json").stdout
+    objects = cluster.kubectl("get", "vectorops", "-A", "-o", "json").stdout
+    for value in SECRET_VALUES:
+        for form in (value, base64.b64encode(value.encode()).decode()):
+            for where, text in (
+                ("the operator's DEBUG log", log),
+                ("an Event", events),
+                ("a status", objects),
+            ):
+                assert form not in text, f"a Secret value reached {where}"
+
+
 def condition(obj: dict[str, Any], type_: str = "Ready") -> dict[str, Any] | None:
     for c in (obj.get("status") or {}).get("conditions") or []:
         if c["type"] == type_:
@@ -125,11 +149,14 @@ class OperatorProcess:
     def __init__(self, cp: ControlPlane, log: Path, **env: str) -> None:
         self.port = free_port()
         self.log = log
+        self.local_root = log.parent / "local-stores"  # where `local:` stores live, per namespace
         self.env = {
             **os.environ,
             "KUBECONFIG": str(cp.kubeconfig),
             "VECTOROPS_RESYNC_SECONDS": "2",
             "VECTOROPS_LIVENESS_ENDPOINT": f"http://127.0.0.1:{self.port}/healthz",
+            "VECTOROPS_LOCAL_STORE_ROOT": str(self.local_root),
+            "VECTOROPS_LOG_LEVEL": "DEBUG",  # the Secret leak test reads every line
             **env,
         }
         self.proc: subprocess.Popen[bytes] | None = None
@@ -158,7 +185,7 @@ class OperatorProcess:
 
 @pytest.fixture(scope="module")
 def operator(
-    control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory
+    control_plane: ControlPlane, cluster: Cluster, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
     log = tmp_path_factory.mktemp("operator") / "operator.log"
     op = OperatorProcess(control_plane, log, VECTOROPS_DEFAULT_STORE="default")
@@ -173,6 +200,8 @@ def operator(
         ours = [block for block in text.split("Traceback")[1:] if "/vectorops/" in block.split("\n\n")[0]]
         assert not ours, f"operator logged a traceback from vectorops code:\n{text[-6000:]}"
         assert code == 0, f"operator exited with {code} on SIGTERM:\n{text[-4000:]}"
+        assert "DEBUG" in text  # the leak check below reads a log that has every level
+        assert_no_secret_leaked(cluster, text)
 
 
 class RealQdrant:

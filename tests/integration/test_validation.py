@@ -89,6 +89,13 @@ INVALID = [
     ("deletion-policy", vc(deletionPolicy="Orphan"), 'Unsupported value: "Orphan"'),
     ("store-ftp", store({"url": "ftp://qdrant:6333"}), "qdrant.url must be an http(s) URL"),
     ("store-not-a-url", store({"url": "qdrant"}), "qdrant.url must be an http(s) URL"),
+    ("store-local-absolute", store({"url": "local:/var/lib/q"}), "or local:<folder>"),
+    ("store-local-escape", store({"url": "local:../other-ns/q"}), "or local:<folder>"),
+    (
+        "model-dimension-vs-truncation",
+        model(dimension=384, dimensions=256),
+        "spec.dimension must equal spec.dimensions",
+    ),
     (
         "store-tls-on-http",
         store({"url": "http://q:6333", "tls": {"insecureSkipVerify": True}}),
@@ -174,7 +181,8 @@ def test_invalid_spec_rejected(
 
 def test_valid_variants_accepted(cluster: Cluster, namespace: str) -> None:
     for manifest in (
-        store({"url": "local:/tmp/q"}),
+        store({"url": "local:dev/q"}),
+        model(dimension=384),
         store({"url": "https://q.example:6333", "tls": {"insecureSkipVerify": True}}),
         obj("VectorCollection", {"embeddingModelRef": {"name": "m"}}),
         vc(quantization={"product": {"compression": "x16"}}, replicationFactor=3, writeConsistencyFactor=2),

@@ -10,6 +10,7 @@ from vectorops.operator.builders.qdrant_collection import (
     UNNAMED,
     DimensionError,
     build_desired,
+    ignored_by_embedded_engine,
     resolve_dimension,
 )
 
@@ -106,7 +107,34 @@ def test_named_and_sparse() -> None:
     ],
 )
 def test_resolve_dimension(fields, model_dim, expected) -> None:
-    assert resolve_dimension(spec(**fields), "m", model_dim) == expected
+    model = "m" if "embeddingModelRef" in fields else None
+    assert resolve_dimension(spec(**fields), model, model_dim) == expected
+
+
+def test_a_bound_collection_waits_for_the_model_even_with_a_declared_size() -> None:
+    # Creating it at the declared size while the model is unknown could fix a wrong size for good.
+    bound = spec(vectors={"size": 768}, embeddingModelRef={"name": "minilm"})
+    with pytest.raises(DimensionError) as e:
+        resolve_dimension(bound, "minilm", None)
+    assert e.value.reason == "DimensionUnknown"
+    assert "nothing is created until then" in str(e.value)
+
+
+def test_settings_the_embedded_engine_ignores_are_named() -> None:
+    assert ignored_by_embedded_engine(spec(vectors={"size": 4})) == []
+    named = spec(
+        namedVectors={"a": {"size": 2, "hnsw": {"m": 8}}, "b": {"size": 2, "onDisk": True}},
+        hnsw={"m": 4},
+        payloadIndexes=[{"field": "t", "type": "keyword"}],
+        shardNumber=2,
+    )
+    assert ignored_by_embedded_engine(named) == [
+        "spec.hnsw",
+        "spec.payloadIndexes",
+        "spec.shardNumber",
+        "spec.namedVectors.a.hnsw",
+        "spec.namedVectors.b.onDisk",
+    ]
 
 
 def test_dimension_mismatch_is_reported_before_qdrant() -> None:
@@ -205,14 +233,22 @@ def test_indexes_created_changed_and_dropped() -> None:
     assert diff.delete_indexes == ["b", "stale"]
 
 
-def test_alias_moved_atomically() -> None:
+def test_alias_moved_without_a_moment_lacking_it() -> None:
+    # Qdrant applies alias actions one by one without rollback: a move is one create_alias (it
+    # re-points), never delete + create, and creates come before deletes.
     d = build_desired(spec(vectors={"size": 3}, aliases=["live"]), "v2", 3)
     o = observed_from(d, aliases=frozenset({"old"}), all_aliases={"live": "v1", "old": "v2"})
     assert diff_collection(d, o).alias_actions == [
-        {"delete_alias": {"alias_name": "live"}},
         {"create_alias": {"collection_name": "v2", "alias_name": "live"}},
         {"delete_alias": {"alias_name": "old"}},
     ]
+
+
+def test_contested_aliases_are_left_alone() -> None:
+    d = build_desired(spec(vectors={"size": 3}, aliases=["live", "new"]), "v2", 3)
+    o = observed_from(d, aliases=frozenset(), all_aliases={"live": "v1"})
+    diff = diff_collection(d, o, contested=frozenset({"live"}))
+    assert diff.alias_actions == [{"create_alias": {"collection_name": "v2", "alias_name": "new"}}]
 
 
 def test_embedded_engine_compares_only_what_it_keeps() -> None:

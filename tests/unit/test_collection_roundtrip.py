@@ -17,6 +17,7 @@ from vectorops.devtools.qdrant_standin import StandInQdrant
 from vectorops.operator.adapters import qdrant as adapter
 from vectorops.operator.api import VectorCollectionSpec
 from vectorops.operator.builders.collection_diff import diff_collection
+from vectorops.operator.builders.collection_ownership import Owner
 from vectorops.operator.builders.qdrant_collection import build_desired, resolve_dimension
 
 names = itertools.count()
@@ -25,7 +26,7 @@ hnsw = st.fixed_dictionaries(
     optional={
         "m": st.integers(0, 64),
         "efConstruct": st.integers(4, 512),
-        "fullScanThreshold": st.integers(0, 100000),
+        "fullScanThreshold": st.integers(10, 100000),
         "onDisk": st.booleans(),
     },
 )
@@ -109,7 +110,7 @@ async def converge(url: str, fields: dict) -> tuple[adapter.ObservedCollection, 
     desired = build_desired(spec, f"c{n}", resolve_dimension(spec, None, None))
     client = AsyncQdrantClient(url=url, check_compatibility=False)
     try:
-        await adapter.create(client, desired)
+        await adapter.create(client, desired, Owner("ns", desired.name, f"uid-{n}"))
         observed = await adapter.observe(client, desired.name)
         first = diff_collection(desired, observed)
         assert not first.rebuild, first.summary()

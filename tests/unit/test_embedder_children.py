@@ -97,6 +97,23 @@ tests:
       - eval_time: 15m
         alertname: VectorOpsEmbedderCacheUnavailable
         exp_alerts: []
+  # No target at all (the pods are gone, or never scraped): `up` has no series, and the alert must
+  # fire all the same. Another model's targets are up and change nothing.
+  - interval: 1m
+    input_series:
+      - series: 'up{namespace="ml",vectorops_io_embeddingmodel="other",pod="b"}'
+        values: '1x10'
+    alert_rule_test:
+      - eval_time: 4m
+        alertname: VectorOpsEmbedderDown
+        exp_alerts: []
+      - eval_time: 6m
+        alertname: VectorOpsEmbedderDown
+        exp_alerts:
+          - exp_labels: {severity: critical, namespace: ml, embeddingmodel: minilm}
+            exp_annotations:
+              summary: "EmbeddingModel ml/minilm: no embedder replica is up"
+              description: "No pod of the embedder has answered a scrape for 5 minutes; embeddings through it fail."
 """
 
 
@@ -186,24 +203,25 @@ def cond(outcome, type_: str) -> dict[str, Any]:
     return next(c for c in outcome.conditions if c["type"] == type_)
 
 
-async def test_dimension_is_asked_once_ready_and_kept_while_the_spec_is_unchanged() -> None:
+async def test_dimension_is_asked_once_ready_and_kept_while_the_model_identity_is_unchanged() -> None:
     writer, probe = FakeWriter(), FakeProbe(384)
     reconciler = EmbedderReconciler(writer, probe, "img", None)
-    first = await reconciler.reconcile(
-        ctx({"autoscaling": {"maxReplicas": 3}, "resources": {"requests": {"cpu": "1"}}})
-    )
+    autoscaled = {"autoscaling": {"maxReplicas": 3}, "resources": {"requests": {"cpu": "1"}}}
+    first = await reconciler.reconcile(ctx(autoscaled))
     assert first.extra_status["dimension"] == 384 and probe.calls == 1
     assert cond(first, "Ready")["status"] == "True"
-    status = {"observedGeneration": 1, "dimension": 384, "conditions": first.conditions}
-    again = await reconciler.reconcile(
-        ctx({"autoscaling": {"maxReplicas": 3}, "resources": {"requests": {"cpu": "1"}}}, status)
-    )
+    status = {"observedGeneration": 1, **first.extra_status, "conditions": first.conditions}
+    again = await reconciler.reconcile(ctx(autoscaled, status))
     assert again.extra_status["dimension"] == 384 and probe.calls == 1  # not asked again
     assert ("HorizontalPodAutoscaler", "minilm-embedder") in writer.objects
-    # A new generation may serve another model: ask again. Fixed replicas: the HPA goes.
+    # A new generation that serves the same vectors (fixed replicas now) keeps the dimension: bound
+    # collections do not flap. The HPA goes.
     changed = await reconciler.reconcile(ctx({"replicas": 1}, status, generation=2))
-    assert probe.calls == 2 and changed.extra_status["dimension"] == 384
+    assert probe.calls == 1 and changed.extra_status["dimension"] == 384
     assert ("HorizontalPodAutoscaler", "minilm-embedder") not in writer.objects
+    # Another pooling may change the vectors: asked again.
+    pooled = await reconciler.reconcile(ctx({"replicas": 1, "pooling": "cls"}, status, generation=3))
+    assert probe.calls == 2 and pooled.extra_status["modelIdentity"] != status["modelIdentity"]
 
 
 async def test_a_failed_probe_leaves_the_dimension_unknown_and_says_why() -> None:

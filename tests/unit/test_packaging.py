@@ -22,4 +22,3 @@ def test_wheel_has_no_dev_tools(tmp_path: Path) -> None:
     assert any(n.startswith("vectorops/operator/crds_yaml/") for n in names)
     leaked = [n for n in names if "devtools" in n or "standin" in n or "devenv" in n]
     assert leaked == [], f"dev tools in the operator's wheel: {leaked}"
-

@@ -74,6 +74,8 @@ def run_dev(workdir: Path, examples: Path, crds: Path) -> int:
             **os.environ,
             "KUBECONFIG": str(cp.kubeconfig),
             "VECTOROPS_DEFAULT_STORE": DEV_STORE,
+            # local: stores (qdrant-client's embedded engine) live here, one folder per namespace.
+            "VECTOROPS_LOCAL_STORE_ROOT": str(workdir / "qdrant"),
             "VECTOROPS_RESYNC_SECONDS": "30",
             "VECTOROPS_LIVENESS_ENDPOINT": "",
         }

@@ -31,10 +31,12 @@ def configure(settings: kopf.OperatorSettings, cfg: OperatorSettings) -> kopf.Op
     settings.watching.server_timeout = cfg.watch_server_timeout
     settings.watching.client_timeout = cfg.watch_server_timeout + 30
     settings.watching.connect_timeout = 30
-    # Bounded concurrency: hundreds of resources must not open hundreds of connections at once.
-    # (No kopf indexes are used, so a worker limit cannot starve index pre-population.)
-    settings.queueing.worker_limit = cfg.worker_limit
-    settings.execution.max_workers = max(4, cfg.worker_limit // 2)
+    # Concurrency is bounded where the work is: every reconcile pass (change, resync timer, deletion)
+    # takes a slot of one semaphore (handlers/wiring.py, cfg.max_concurrent_reconciles). kopf's own
+    # knobs do not do that: queueing.worker_limit bounds per-object watch workers, which stay busy for
+    # their idle timeout after the last event (starving other objects after a restart) and do not
+    # cover timers; execution.max_workers only sizes the thread pool of sync handlers (ours are async).
+    # So kopf's workers stay unlimited (they are cheap coroutines) and both are left at their defaults.
     settings.networking.request_timeout = 60
     settings.networking.connect_timeout = 10
     # Peering: several replicas, one active; priorities must differ (set per pod by the chart).

@@ -8,7 +8,7 @@ import logging
 import kopf
 
 from vectorops.operator.adapters.embedder_probe import make_probe
-from vectorops.operator.adapters.kube import KubernetesReader, KubernetesWriter, load_api_client
+from vectorops.operator.adapters.kube import KubeClient, load_api_client, quiet_client_logs
 from vectorops.operator.adapters.qdrant import ClientPool
 from vectorops.operator.handlers.registry import build_registry
 from vectorops.operator.kopfsettings import configure
@@ -18,15 +18,14 @@ from vectorops.operator.settings import OperatorSettings
 async def run_operator(
     cfg: OperatorSettings, stop_flag: asyncio.Event | None = None, ready_flag: asyncio.Event | None = None
 ) -> None:
-    api = load_api_client()
-    kube = KubernetesReader(api)
-    writer = KubernetesWriter(api, cfg.field_manager)
-    probe = make_probe(cfg.embedder_probe, api)
+    api = await load_api_client(max_connections=max(8, 2 * cfg.max_concurrent_reconciles))
+    kube = KubeClient(api, cfg.field_manager)
     settings = configure(kopf.OperatorSettings(), cfg)
-    pool = ClientPool()
+    # An idle client is one whose store is gone: keep it a few resyncs (a deletion may still need it).
+    pool = ClientPool(idle_seconds=max(900.0, 3 * cfg.resync_seconds))
     try:
         await kopf.operator(
-            registry=build_registry(kube, cfg, pool, writer, probe),
+            registry=build_registry(kube, cfg, pool, make_probe(cfg.embedder_probe, kube)),
             settings=settings,
             clusterwide=not cfg.namespaces,
             namespaces=cfg.namespaces,
@@ -39,9 +38,12 @@ async def run_operator(
         )
     finally:
         await pool.close()
+        await api.close()
 
 
 def main(cfg: OperatorSettings | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cfg = cfg or OperatorSettings()
+    logging.basicConfig(level=cfg.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per Qdrant call is noise
-    asyncio.run(run_operator(cfg or OperatorSettings()))
+    quiet_client_logs()
+    asyncio.run(run_operator(cfg))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -19,8 +20,9 @@ class OperatorSettings(BaseSettings):
     """How often every resource is compared with reality and repaired (drift detection)."""
     default_store: str | None = None
     """VectorStore used by resources that name none (looked up in the resource's namespace)."""
-    worker_limit: int = Field(default=32, ge=1)
-    """Concurrent per-object workers; bounds memory and API load with many resources."""
+    max_concurrent_reconciles: int = Field(default=16, ge=1)
+    """Reconcile passes (change handlers, resync timers and deletions together) running at once; bounds
+    API, Qdrant and memory load with many resources. One object never has two passes at once."""
     liveness_endpoint: str | None = "http://0.0.0.0:8080/healthz"
     """Where kopf serves its liveness probe (None disables it)."""
     peering: str | None = None
@@ -31,8 +33,14 @@ class OperatorSettings(BaseSettings):
     """Field manager name for server-side apply and status patches."""
     watch_server_timeout: int = Field(default=300, gt=0)
     """Seconds the apiserver keeps a watch open before the operator re-establishes it."""
+    local_store_root: Path | None = None
+    """Directory under which `local:` VectorStores (qdrant-client's embedded engine) keep their data,
+    one folder per namespace. Unset (the default, and what production wants), `local:` stores are
+    refused: they are for development (`make dev` sets it)."""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """Log level of the operator (Secret values never appear at any level)."""
 
-    @field_validator("liveness_endpoint", "default_store", "peering", mode="before")
+    @field_validator("liveness_endpoint", "default_store", "peering", "local_store_root", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value  # VECTOROPS_X="" switches the feature off

@@ -11,36 +11,53 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import tempfile
+import ssl
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from qdrant_client import AsyncQdrantClient
 from qdrant_client.http import models as m
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
+from vectorops.operator.api.vectorstore import LOCAL_PREFIX
 from vectorops.operator.builders.collection_diff import CollectionDiff, ObservedCollection
+from vectorops.operator.builders.collection_ownership import Owner, owner_in
 from vectorops.operator.builders.qdrant_collection import UNNAMED, DesiredCollection, Json
 
-LOCAL_PREFIX = "local:"
+
+def display_url(url: str) -> str:
+    """The URL without any user:password part, for messages, conditions and logs."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 @dataclass(frozen=True)
 class QdrantEndpoint:
     url: str
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)
     timeout_seconds: int = 10
     verify: bool = True
-    ca_pem: str | None = None
+    ca_pem: str | None = field(default=None, repr=False)
     prefer_grpc: bool = False
     grpc_port: int = 6334
 
     @property
     def local_path(self) -> str | None:
         return self.url[len(LOCAL_PREFIX) :] if self.url.startswith(LOCAL_PREFIX) else None
+
+    @property
+    def where(self) -> str:
+        """How messages name this Qdrant (no credentials)."""
+        return display_url(self.url)
 
     def fingerprint(self) -> str:
         """Changes whenever anything that needs a new client changes (secrets hashed, never kept)."""
@@ -97,17 +114,19 @@ def classify(e: BaseException, where: str) -> QdrantFailure:
     return QdrantFailure("BackendError", f"Qdrant at {where}: {type(e).__name__}: {e}")
 
 
-def _make_client(ep: QdrantEndpoint) -> tuple[AsyncQdrantClient, str | None]:
+def _make_client(ep: QdrantEndpoint) -> AsyncQdrantClient:
     if ep.local_path is not None:
         Path(ep.local_path).mkdir(parents=True, exist_ok=True)
-        return AsyncQdrantClient(path=ep.local_path), None
+        return AsyncQdrantClient(path=ep.local_path)
     kwargs: dict[str, Any] = {}
-    ca_file = None
     if ep.ca_pem:
-        fd, ca_file = tempfile.mkstemp(prefix="vectorops-qdrant-ca-", suffix=".pem")
-        with os.fdopen(fd, "w") as f:
-            f.write(ep.ca_pem)
-        kwargs["verify"] = ca_file
+        try:  # the CA stays in memory: no file to write or to clean up
+            kwargs["verify"] = ssl.create_default_context(cadata=ep.ca_pem)
+        except (ssl.SSLError, ValueError) as e:
+            raise QdrantFailure(
+                "InvalidCA",
+                f"the CA bundle in spec.qdrant.tls.caSecretRef is not a valid PEM certificate: {e}",
+            ) from e
     elif not ep.verify:
         kwargs["verify"] = False
     with warnings.catch_warnings():
@@ -122,20 +141,22 @@ def _make_client(ep: QdrantEndpoint) -> tuple[AsyncQdrantClient, str | None]:
             check_compatibility=False,
             **kwargs,
         )
-    return client, ca_file
+    return client
 
 
 @dataclass
 class _Pooled:
     fingerprint: str
     client: AsyncQdrantClient
-    ca_file: str | None
+    last_used: float = field(default_factory=time.monotonic)
 
 
 @dataclass
 class ClientPool:
-    """One client per store key; a changed endpoint replaces (and closes) the old client."""
+    """One client per store key; a changed endpoint replaces (and closes) the old client, and a client
+    nobody asked for in `idle_seconds` (its store was deleted) is closed."""
 
+    idle_seconds: float = 900.0
     _clients: dict[str, _Pooled] = field(default_factory=dict)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -143,26 +164,33 @@ class ClientPool:
         if ep.local_path is not None:
             key = ep.url  # an embedded engine's folder can be opened once per process, whoever refers to it
         async with self._lock:
+            await self._evict_idle(keep=key)
             pooled = self._clients.get(key)
             if pooled is not None and pooled.fingerprint == ep.fingerprint():
+                pooled.last_used = time.monotonic()
                 return pooled.client
             if pooled is not None:
                 await self._close(pooled)
-            client, ca_file = _make_client(ep)
-            self._clients[key] = _Pooled(ep.fingerprint(), client, ca_file)
+            client = _make_client(ep)
+            self._clients[key] = _Pooled(ep.fingerprint(), client)
             return client
 
+    async def _evict_idle(self, keep: str) -> None:
+        cutoff = time.monotonic() - self.idle_seconds
+        for key in [k for k, p in self._clients.items() if p.last_used < cutoff and k != keep]:
+            await self._close(self._clients.pop(key))
+
     def cached(self, key: str) -> AsyncQdrantClient | None:
+        """The client last used for a store, e.g. to delete a collection after its store went away."""
         pooled = self._clients.get(key)
         return pooled.client if pooled else None
 
+    def __len__(self) -> int:
+        return len(self._clients)
+
     @staticmethod
     async def _close(pooled: _Pooled) -> None:
-        try:
-            await pooled.client.close()
-        finally:
-            if pooled.ca_file:
-                os.unlink(pooled.ca_file)
+        await pooled.client.close()
 
     async def close(self) -> None:
         for pooled in self._clients.values():
@@ -186,9 +214,9 @@ async def probe(ep: QdrantEndpoint, pool: ClientPool, key: str) -> ProbeResult:
     try:
         await client.get_collections()
     except Exception as e:
-        failure = classify(e, ep.url)
+        failure = classify(e, ep.where)
         return ProbeResult(False, failure.reason, failure.message)
-    return ProbeResult(True, "Connected", f"Qdrant at {ep.url} answers")
+    return ProbeResult(True, "Connected", f"Qdrant at {ep.where} answers")
 
 
 # -- collections ------------------------------------------------------------------------------------
@@ -232,7 +260,9 @@ def _to_observed(name: str, info: m.CollectionInfo, all_aliases: dict[str, str])
         payload_indexes={f: _index_json(i) for f, i in (info.payload_schema or {}).items()},
         aliases=frozenset(a for a, c in all_aliases.items() if c == name),
         all_aliases=all_aliases,
+        owner=owner_in(cfg.metadata),
         status=str(info.status.value if hasattr(info.status, "value") else info.status),
+        optimizer_error=getattr(info.optimizer_status, "error", None),
         points_count=info.points_count or 0,
         indexed_vectors_count=info.indexed_vectors_count or 0,
         segments_count=info.segments_count or 0,
@@ -307,8 +337,9 @@ def _quantization(q: Json | str) -> Any:
     return m.BinaryQuantization.model_validate(q)
 
 
-async def create(client: AsyncQdrantClient, d: DesiredCollection) -> None:
-    """Create the collection; indexes and aliases follow from the next diff (same reconcile pass)."""
+async def create(client: AsyncQdrantClient, d: DesiredCollection, owner: Owner) -> None:
+    """Create the collection with our ownership record; indexes and aliases follow from the diff (same
+    reconcile pass)."""
     req = _create_request(d)
     await client.create_collection(
         d.name,
@@ -321,11 +352,31 @@ async def create(client: AsyncQdrantClient, d: DesiredCollection) -> None:
         hnsw_config=req.hnsw_config,
         optimizers_config=req.optimizers_config,
         quantization_config=req.quantization_config,
+        metadata=owner.record(),
     )
 
 
+async def stamp(client: AsyncQdrantClient, name: str, owner: Owner) -> None:
+    """Write (or replace) the ownership record in the collection's metadata."""
+    await client.update_collection(name, metadata=owner.record())
+
+
+async def recorded_owner(client: AsyncQdrantClient, name: str) -> tuple[bool, Owner | None]:
+    """Whether a collection exists, and the owner its metadata records."""
+    try:
+        info = await client.get_collection(name)
+    except UnexpectedResponse as e:
+        if e.status_code == 404:
+            return False, None
+        raise
+    except ValueError:
+        return False, None  # the embedded engine's "not found"
+    return True, owner_in(info.config.metadata)
+
+
 async def apply(client: AsyncQdrantClient, name: str, diff: CollectionDiff) -> None:
-    """Apply the in-place part of a diff: one PATCH, index drops/creates, one atomic alias change."""
+    """Apply the in-place part of a diff: one PATCH, index drops/creates, then the alias actions (Qdrant
+    runs them one by one; the diff orders them so that no moment lacks a wanted alias)."""
     u = diff.update
     if u:
         vectors = {

@@ -52,6 +52,20 @@ class Reason(StrEnum):
     SCALED_TO_ZERO = "ScaledToZero"
     MONITORING_CRDS_MISSING = "PrometheusOperatorMissing"
     DISABLED = "Disabled"
+    RECONCILE_ERROR = "ReconcileError"
+    APPLY_FAILED = "ApplyFailed"
+    DIMENSION_UNKNOWN = "DimensionUnknown"
+    DIMENSION_MISMATCH = "DimensionMismatch"
+    NOT_IMPLEMENTED = "NotImplemented"
+    INCOMPLETE = "Incomplete"
+    NOT_APPLIED = "NotApplied"
+    SETTINGS_IGNORED = "SettingsIgnoredByEmbeddedEngine"
+    OWNED_ELSEWHERE = "OwnedElsewhere"
+    NOT_OWNED = "ExistsNotOwned"
+    ADOPTED = "Adopted"
+    LOCAL_STORES_DISABLED = "LocalStoresDisabled"
+    COLLECTION_RED = "CollectionRed"
+    CONNECTED = "Connected"
 
 
 class Condition(CRDModel):

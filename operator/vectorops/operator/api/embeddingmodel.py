@@ -215,6 +215,12 @@ class EmbeddingModelSpec(CRDModel):
                 field_path=".precision",
             ),
             Rule(
+                "!has(self.dimension) || !has(self.dimensions) || self.dimension == self.dimensions",
+                "spec.dimension must equal spec.dimensions: Matryoshka truncation decides the served "
+                "dimension",
+                field_path=".dimension",
+            ),
+            Rule(
                 "!(has(self.replicas) && has(self.autoscaling))",
                 "set spec.replicas or spec.autoscaling, not both",
             ),
@@ -242,6 +248,10 @@ class EmbeddingModelSpec(CRDModel):
     """Truncate inputs to this many tokens (default: the model's)."""
     dimensions: int | None = Field(default=None, ge=8, le=65536)
     """Matryoshka truncation: serve the first N dimensions (model must be trained for it)."""
+    dimension: int | None = Field(default=None, ge=1, le=65536)
+    """The dimension this model's vectors have (after any Matryoshka truncation), if known in advance.
+    Collections bound to the model take it at once, without waiting for the embedder to roll out;
+    once the embedder runs, the dimension it reports is checked against it (DimensionMismatch)."""
     normalize: bool = True
     """L2-normalise the vectors."""
     pooling: Pooling | None = None
@@ -273,3 +283,6 @@ class EmbeddingModelStatus(StatusBase):
     """Replicas ready to serve."""
     endpoint: str | None = None
     """In-cluster URL of the embedder."""
+    model_identity: str | None = None
+    """Hash of what decides the vectors' meaning (source, revision, pooling, dimensions, normalisation,
+    prefixes); status.dimension is kept while it is unchanged."""

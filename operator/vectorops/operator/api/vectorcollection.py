@@ -40,7 +40,7 @@ class HnswConfig(CRDModel):
     """Edges per node; 0 disables the global graph (payload-partitioned tenants)."""
     ef_construct: int | None = Field(default=None, ge=4, le=4096)
     """Neighbours considered while building the index."""
-    full_scan_threshold: int | None = Field(default=None, ge=0)
+    full_scan_threshold: int | None = Field(default=None, ge=10)
     """Below this many KB of vectors a segment is searched without the index."""
     max_indexing_threads: int | None = Field(default=None, ge=0, le=512)
     """Threads for index building; 0 lets Qdrant choose."""
@@ -313,13 +313,19 @@ class VectorCollectionSpec(CRDModel):
     aliases: list[Annotated[str, Field(pattern=COLLECTION_NAME)]] = Field(
         default_factory=list, max_length=16, json_schema_extra={"x-kubernetes-list-type": "set"}
     )
-    """Aliases pointing at the collection; changed atomically."""
+    """Aliases pointing at the collection. An alias held by another collection is re-pointed in one step
+    (never deleted first), unless the VectorCollection owning that collection declares it too."""
     postgres_schema: PostgresSchemaSpec | None = None
     """Metadata schema and operation log in PostgreSQL."""
     alerts: AlertsSpec | None = None
     """Prometheus alert rules."""
     deletion_policy: DeletionPolicy = DeletionPolicy.RETAIN
     """Retain (default) keeps the Qdrant collection and schema on delete; Delete drops them."""
+    adopt_existing: bool = False
+    """Take over a Qdrant collection of this name that exists without a vectorops ownership record
+    (created by hand or another tool): its settings are then changed to match the spec, and with
+    deletionPolicy Delete it is dropped with this resource. A collection owned by another
+    VectorCollection is never taken over."""
 
 
 class QdrantCollectionStatus(StrEnum):
@@ -350,3 +356,6 @@ class VectorCollectionStatus(StatusBase):
     """When the operator last changed the collection in Qdrant (create, update, repair)."""
     pending_changes: list[str] = Field(default_factory=list, max_length=64)
     """Differences that cannot be applied in place, and why."""
+    not_applied: list[str] = Field(default_factory=list, max_length=64)
+    """In-place changes Qdrant accepted but did not apply (e.g. a field an older Qdrant does not know);
+    not sent again until the spec or the collection changes."""

@@ -8,6 +8,10 @@ from vectorops.operator.api.base import CRDModel, Rule, SecretKeyRef, cel
 from vectorops.operator.api.status import StatusBase
 
 HTTP_URL_RULE = "isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHost() != ''"
+LOCAL_PREFIX = "local:"
+# local:<folder>: a relative path of plain segments (no leading /, no ..), resolved by the operator under
+# its configured root, one folder per namespace.
+LOCAL_FOLDER = r"^[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)*$"
 
 
 class QdrantTLS(CRDModel):
@@ -45,13 +49,16 @@ class QdrantConnection(CRDModel):
         max_length=2048,
         json_schema_extra=cel(
             Rule(
-                f"self.startsWith('local:') ? size(self) > 6 : ({HTTP_URL_RULE})",
-                "qdrant.url must be an http(s) URL such as http://qdrant.qdrant.svc:6333, "
-                "or local:<path> for qdrant-client's embedded engine",
+                f"self.startsWith('{LOCAL_PREFIX}')"
+                f" ? self.substring({len(LOCAL_PREFIX)}).matches('{LOCAL_FOLDER}') : ({HTTP_URL_RULE})",
+                "qdrant.url must be an http(s) URL such as http://qdrant.qdrant.svc:6333, or local:<folder> "
+                "(a relative folder such as local:dev) for qdrant-client's embedded engine in development",
             )
         ),
     )
-    """REST URL of Qdrant (http://host:6333), or local:<path> for the embedded engine (development)."""
+    """REST URL of Qdrant (http://host:6333), or local:<folder> for qdrant-client's embedded engine: a
+    folder under the operator's VECTOROPS_LOCAL_STORE_ROOT/<namespace> (development only; refused when
+    the operator has no local store root)."""
     api_key_secret_ref: SecretKeyRef | None = None
     """Secret key holding Qdrant's API key, sent as the api-key header."""
     prefer_grpc: bool = False

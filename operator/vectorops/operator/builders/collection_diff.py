@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from vectorops.operator.builders.collection_ownership import Owner
 from vectorops.operator.builders.qdrant_collection import UNNAMED, DesiredCollection, Json
 
 # Parts of a vector space Qdrant fixes at creation.
@@ -28,7 +29,11 @@ class ObservedCollection:
     payload_indexes: dict[str, Json]
     aliases: frozenset[str]
     all_aliases: dict[str, str] = field(default_factory=dict)
+    owner: Owner | None = None
+    """The ownership record in the collection's metadata."""
     status: str = "green"
+    optimizer_error: str | None = None
+    """Qdrant's optimizer error, when it reports one (a red collection)."""
     points_count: int = 0
     indexed_vectors_count: int = 0
     segments_count: int = 0
@@ -163,12 +168,15 @@ def _indexes(d: DesiredCollection, o: ObservedCollection, diff: CollectionDiff) 
         diff.delete_indexes.append(name)
 
 
-def _aliases(d: DesiredCollection, o: ObservedCollection, diff: CollectionDiff) -> None:
-    for alias in sorted(d.aliases - o.aliases):
+def _aliases(
+    d: DesiredCollection, o: ObservedCollection, diff: CollectionDiff, contested: frozenset[str]
+) -> None:
+    # Qdrant applies alias actions one by one, without rollback. create_alias re-points an alias that
+    # exists, so an alias is never deleted to be moved: no state between two actions lacks it. Creates
+    # go first, so a failure part-way leaves every alias the spec wants that was there before.
+    for alias in sorted(d.aliases - o.aliases - contested):
         elsewhere = o.all_aliases.get(alias)
         diff.changes.append(Change(f"aliases.{alias}", d.name, elsewhere, in_place=True))
-        if elsewhere is not None:
-            diff.alias_actions.append({"delete_alias": {"alias_name": alias}})
         diff.alias_actions.append({"create_alias": {"collection_name": d.name, "alias_name": alias}})
     for alias in sorted(o.aliases - d.aliases):
         diff.changes.append(Change(f"aliases.{alias}", None, d.name, in_place=True))
@@ -176,19 +184,23 @@ def _aliases(d: DesiredCollection, o: ObservedCollection, diff: CollectionDiff) 
 
 
 def diff_collection(
-    desired: DesiredCollection, observed: ObservedCollection, full: bool = True
+    desired: DesiredCollection,
+    observed: ObservedCollection,
+    full: bool = True,
+    contested: frozenset[str] = frozenset(),
 ) -> CollectionDiff:
     """Every difference between the declared and the reported collection, classified.
 
     full=False compares only what qdrant-client's embedded engine keeps (vector spaces and aliases):
     it accepts but does not report index, optimizer and quantization settings.
+    `contested`: declared aliases held by another VectorCollection, left alone.
     """
     diff = CollectionDiff()
     _vectors(desired, observed, diff)
     if not full:
         diff.changes = [c for c in diff.changes if not c.in_place]
         diff.update.clear()
-        _aliases(desired, observed, diff)
+        _aliases(desired, observed, diff, contested)
         return diff
     _sparse(desired, observed, diff)
     _params(desired, observed, diff)
@@ -206,5 +218,5 @@ def diff_collection(
             desired.quantization if desired.quantization is not None else "Disabled"
         )
     _indexes(desired, observed, diff)
-    _aliases(desired, observed, diff)
+    _aliases(desired, observed, diff, contested)
     return diff

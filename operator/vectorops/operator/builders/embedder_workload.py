@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from vectorops.operator.api.base import SecretKeyRef
@@ -182,3 +184,17 @@ def build_service(model: str) -> Manifest:
 
 def endpoint_url(model: str, namespace: str) -> str:
     return f"http://{workload_name(model)}.{namespace}.svc:{SERVICE_PORT}"
+
+
+def model_identity(spec: EmbeddingModelSpec) -> str:
+    """A hash of what decides what the vectors mean: the weights (source and revision), pooling,
+    Matryoshka truncation, normalisation and prefixes. Replicas, batching or resources do not change
+    it, so the dimension learnt from the embedder is kept across such changes."""
+    fields = {
+        "source": spec.source.model_dump(mode="json", exclude_none=True),
+        "pooling": spec.pooling.value if spec.pooling else None,
+        "dimensions": spec.dimensions,
+        "normalize": spec.normalize,
+        "prefixes": spec.prefixes.model_dump(mode="json") if spec.prefixes else None,
+    }
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]

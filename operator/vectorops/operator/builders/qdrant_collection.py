@@ -101,24 +101,58 @@ def payload_index_schema(index: PayloadIndex) -> Json:
 def resolve_dimension(
     spec: VectorCollectionSpec, model_name: str | None, model_dimension: int | None
 ) -> int | None:
-    """The unnamed vector's size: from the spec, else from the model; a contradiction is an error."""
-    size = spec.vectors.size if spec.vectors is not None else None
+    """The unnamed vector's size: from the spec, or from the bound model, which must know it.
+
+    A collection bound to a model is never created with a guessed size: while the model's dimension is
+    unknown, even a declared spec.vectors.size waits (DimensionUnknown), since a size that turns out
+    wrong cannot be changed in place. A declared size that contradicts the model's is refused.
+    """
     if spec.named_vectors is not None:
         return None
-    if size is not None and model_dimension is not None and size != model_dimension:
+    size = spec.vectors.size if spec.vectors is not None else None
+    if model_name is None:
+        if size is None:  # CEL requires one of size, namedVectors or embeddingModelRef
+            raise DimensionError("DimensionUnknown", "set spec.vectors.size or spec.embeddingModelRef")
+        return size
+    if model_dimension is None:
+        raise DimensionError(
+            "DimensionUnknown",
+            f"waiting for EmbeddingModel {model_name} to report its dimension (it does once its embedder "
+            "serves; declare spec.dimension on the model to skip the wait); nothing is created until then",
+        )
+    if size is not None and size != model_dimension:
         raise DimensionError(
             "DimensionMismatch",
             f"spec.vectors.size is {size} but EmbeddingModel {model_name} produces "
             f"{model_dimension}-dimensional vectors: remove spec.vectors.size to take the model's, "
             "or reference a model of that size",
         )
-    if size is None and model_dimension is None:
-        raise DimensionError(
-            "DimensionUnknown",
-            f"waiting for EmbeddingModel {model_name} to report its dimension (status.dimension); "
-            "or set spec.vectors.size",
+    return model_dimension
+
+
+def ignored_by_embedded_engine(spec: VectorCollectionSpec) -> list[str]:
+    """Declared settings that qdrant-client's embedded engine (local: stores) accepts but does not keep;
+    they take effect only on a Qdrant server."""
+    ignored = [
+        f"spec.{name}"
+        for name, declared in (
+            ("hnsw", spec.hnsw is not None),
+            ("quantization", spec.quantization is not None),
+            ("optimizers", spec.optimizers is not None),
+            ("payloadIndexes", bool(spec.payload_indexes)),
+            ("shardNumber", spec.shard_number != 1),
+            ("replicationFactor", spec.replication_factor != 1),
+            ("writeConsistencyFactor", spec.write_consistency_factor != 1),
         )
-    return size if size is not None else model_dimension
+        if declared
+    ]
+    spaces = {"vectors": spec.vectors} if spec.vectors is not None else {}
+    spaces |= {f"namedVectors.{n}": p for n, p in (spec.named_vectors or {}).items()}
+    for path, params in spaces.items():
+        for name in ("hnsw", "quantization", "on_disk"):
+            if getattr(params, name) is not None:
+                ignored.append(f"spec.{path}.{'onDisk' if name == 'on_disk' else name}")
+    return ignored
 
 
 def build_desired(spec: VectorCollectionSpec, default_name: str, dimension: int | None) -> DesiredCollection:

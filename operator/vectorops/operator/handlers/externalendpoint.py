@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import kopf
-
-from vectorops.operator.adapters.kube import KubeReader
 from vectorops.operator.api.externalendpoint import ExternalModelEndpointSpec
 from vectorops.operator.api.kinds import EXTERNAL_MODEL_ENDPOINT
 from vectorops.operator.builders.references import externalendpoint_references
-from vectorops.operator.handlers.wiring import register
+from vectorops.operator.handlers.wiring import Wiring, register
 from vectorops.operator.reconcilers.outcome import Context, Outcome
 from vectorops.operator.reconcilers.pending import reconcile_references_only
-from vectorops.operator.settings import OperatorSettings
 
 
-def setup(registry: kopf.OperatorRegistry, kube: KubeReader, settings: OperatorSettings) -> None:
+def setup(wiring: Wiring) -> None:
     async def reconcile(ctx: Context) -> Outcome:
         return await reconcile_references_only(
             ExternalModelEndpointSpec.model_validate(ctx.spec),
@@ -23,4 +19,4 @@ def setup(registry: kopf.OperatorRegistry, kube: KubeReader, settings: OperatorS
             ctx,
         )
 
-    register(registry, EXTERNAL_MODEL_ENDPOINT, reconcile, kube, settings)
+    register(wiring, EXTERNAL_MODEL_ENDPOINT, reconcile)

@@ -5,24 +5,24 @@ from __future__ import annotations
 import kopf
 
 from vectorops.operator.adapters.embedder_probe import EmbedderProbe
-from vectorops.operator.adapters.kube import KubeReader, KubeWriter
+from vectorops.operator.adapters.kube import KubeClient
 from vectorops.operator.adapters.qdrant import ClientPool
 from vectorops.operator.handlers import embeddingmodel, externalendpoint, vectorcollection, vectorstore
+from vectorops.operator.handlers.passes import PassGate
+from vectorops.operator.handlers.wiring import Wiring
 from vectorops.operator.settings import OperatorSettings
 
 
 def build_registry(
-    kube: KubeReader,
-    settings: OperatorSettings,
-    pool: ClientPool,
-    writer: KubeWriter,
-    probe: EmbedderProbe,
+    kube: KubeClient, settings: OperatorSettings, pool: ClientPool, probe: EmbedderProbe
 ) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
-    # The same credentials as the kubernetes client: in-cluster service account, else kubeconfig.
-    kopf.on.login(registry=registry)(kopf.login_via_client)
-    vectorstore.setup(registry, kube, settings, pool)
-    vectorcollection.setup(registry, kube, settings, pool)
-    embeddingmodel.setup(registry, kube, settings, writer, probe)
-    externalendpoint.setup(registry, kube, settings)
+    # The same credentials as our own client (kubernetes_asyncio): in-cluster service account, else
+    # kubeconfig.
+    kopf.on.login(registry=registry)(kopf.login_via_async_client)
+    wiring = Wiring(registry, kube, settings, PassGate(settings.max_concurrent_reconciles))
+    vectorstore.setup(wiring, pool)
+    vectorcollection.setup(wiring, pool)
+    embeddingmodel.setup(wiring, kube, probe)
+    externalendpoint.setup(wiring)
     return registry

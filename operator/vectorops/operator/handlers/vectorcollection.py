@@ -6,43 +6,45 @@ from typing import Any
 
 import kopf
 
-from vectorops.operator.adapters.kube import KubeReader
 from vectorops.operator.adapters.qdrant import ClientPool, QdrantFailure
 from vectorops.operator.api.conditions import ConditionStatus, ConditionType, Reason
 from vectorops.operator.api.kinds import GROUP, VECTOR_COLLECTION, VERSION
-from vectorops.operator.handlers.wiring import Logger, context, post_events, register, write_status
+from vectorops.operator.handlers.wiring import Logger, Wiring, context, post_events, register, write_status
 from vectorops.operator.reconcilers.outcome import outcome
 from vectorops.operator.reconcilers.store import StoreProblem
 from vectorops.operator.reconcilers.vectorcollection import FORCE_DELETE_ANNOTATION, CollectionReconciler
-from vectorops.operator.settings import OperatorSettings
 from vectorops.operator.status.conditions import ConditionUpdate
 
 
-def setup(
-    registry: kopf.OperatorRegistry, kube: KubeReader, settings: OperatorSettings, pool: ClientPool
-) -> None:
-    reconciler = CollectionReconciler(pool=pool, default_store=settings.default_store)
-    register(registry, VECTOR_COLLECTION, reconciler.reconcile, kube, settings)
+def setup(wiring: Wiring, pool: ClientPool) -> None:
+    settings = wiring.settings
+    reconciler = CollectionReconciler(
+        pool=pool, default_store=settings.default_store, local_root=settings.local_store_root
+    )
+    register(wiring, VECTOR_COLLECTION, reconciler.reconcile)
 
-    @kopf.on.delete(GROUP, VERSION, VECTOR_COLLECTION.plural, id="delete-vectorcollection", registry=registry)
+    @kopf.on.delete(
+        GROUP, VERSION, VECTOR_COLLECTION.plural, id="delete-vectorcollection", registry=wiring.registry
+    )
     async def delete(body: kopf.Body, patch: kopf.Patch, logger: Logger, retry: int, **_: Any) -> None:
-        ctx = context(body, kube)
-        try:
-            note = await reconciler.delete(ctx)
-        except (QdrantFailure, StoreProblem) as e:
-            reason, message = (
-                (e.reason, e.message)
-                if isinstance(e, QdrantFailure)
-                else (e.problem.reason, e.problem.message)
-            )
-            text = (
-                f"cannot delete the Qdrant collection ({reason}: {message}); retrying. "
-                f"To remove this resource and keep the collection, annotate it {FORCE_DELETE_ANNOTATION}=true"
-            )
-            update = ConditionUpdate(
-                ConditionType.READY.value, ConditionStatus.FALSE, Reason.DELETION_BLOCKED.value, text
-            )
-            write_status(patch, ctx.status, outcome(ctx, [update]))
-            raise kopf.TemporaryError(text, delay=min(60, 2 ** min(retry, 6))) from e
+        async with wiring.gate.hold(str(body.metadata.uid)):
+            ctx = context(body, wiring.kube)
+            try:
+                note = await reconciler.delete(ctx)
+            except (QdrantFailure, StoreProblem) as e:
+                reason, message = (
+                    (e.reason, e.message)
+                    if isinstance(e, QdrantFailure)
+                    else (e.problem.reason, e.problem.message)
+                )
+                text = (
+                    f"cannot delete the Qdrant collection ({reason}: {message}); retrying. To remove this "
+                    f"resource and keep the collection, annotate it {FORCE_DELETE_ANNOTATION}=true"
+                )
+                update = ConditionUpdate(
+                    ConditionType.READY.value, ConditionStatus.FALSE, Reason.DELETION_BLOCKED.value, text
+                )
+                write_status(patch, ctx.status, outcome(ctx, [update]))
+                raise kopf.TemporaryError(text, delay=min(60, 2 ** min(retry, 6))) from e
         logger.info(note.message)
         post_events(body, [note])

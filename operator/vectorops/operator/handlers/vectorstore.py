@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import kopf
-
-from vectorops.operator.adapters.kube import KubeReader
 from vectorops.operator.adapters.qdrant import ClientPool
 from vectorops.operator.api.kinds import VECTOR_STORE
-from vectorops.operator.handlers.wiring import register
-from vectorops.operator.reconcilers import vectorstore
-from vectorops.operator.settings import OperatorSettings
+from vectorops.operator.handlers.wiring import Wiring, register
+from vectorops.operator.reconcilers.vectorstore import StoreReconciler
 
 
-def setup(
-    registry: kopf.OperatorRegistry, kube: KubeReader, settings: OperatorSettings, pool: ClientPool
-) -> None:
-    register(registry, VECTOR_STORE, vectorstore.StoreReconciler(pool).reconcile, kube, settings)
+def setup(wiring: Wiring, pool: ClientPool) -> None:
+    reconciler = StoreReconciler(pool, wiring.settings.local_store_root)
+    register(wiring, VECTOR_STORE, reconciler.reconcile)

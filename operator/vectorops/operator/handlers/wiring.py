@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,6 +14,7 @@ import pydantic
 from vectorops.operator.adapters.kube import KubeReader
 from vectorops.operator.api.conditions import ConditionStatus, ConditionType, Reason
 from vectorops.operator.api.kinds import GROUP, VERSION, KindInfo
+from vectorops.operator.handlers.passes import PassGate
 from vectorops.operator.reconcilers.outcome import Context, EventNote, Outcome, outcome
 from vectorops.operator.settings import OperatorSettings
 from vectorops.operator.status.conditions import ConditionUpdate, ready_transition
@@ -20,18 +22,23 @@ from vectorops.operator.status.patch import status_patch
 
 ReconcileFn = Callable[[Context], Awaitable[Outcome]]
 # Not-ready reasons that mean "on its way", not "something is wrong": their Events are Normal.
-PROGRESS = {"RollingOut", Reason.RECONCILING.value}
+PROGRESS = {Reason.ROLLING_OUT.value, Reason.RECONCILING.value, Reason.DIMENSION_UNKNOWN.value}
 Logger = logging.Logger | logging.LoggerAdapter[Any]
+log = logging.getLogger("vectorops.operator")
 
 
-def _invalid_spec(ctx: Context, error: pydantic.ValidationError) -> Outcome:
-    # The apiserver validated the object, so this means operator and CRD versions disagree.
-    message = (
-        f"the operator cannot read this spec (CRD and operator versions differ?): {error.errors()[0]['msg']}"
-    )
-    update = ConditionUpdate(
-        ConditionType.READY.value, ConditionStatus.FALSE, Reason.INVALID_SPEC.value, message
-    )
+@dataclass(frozen=True)
+class Wiring:
+    """What every kind's handlers are registered with."""
+
+    registry: kopf.OperatorRegistry
+    kube: KubeReader
+    settings: OperatorSettings
+    gate: PassGate
+
+
+def _failed(ctx: Context, reason: str, message: str) -> Outcome:
+    update = ConditionUpdate(ConditionType.READY.value, ConditionStatus.FALSE, reason, message)
     return outcome(ctx, [update])
 
 
@@ -60,21 +67,29 @@ def write_status(patch: kopf.Patch, current: Mapping[str, Any], result: Outcome)
         patch.status[key] = value
 
 
-def register(
-    registry: kopf.OperatorRegistry,
-    kind: KindInfo,
-    reconcile: ReconcileFn,
-    kube: KubeReader,
-    settings: OperatorSettings,
-) -> None:
+async def run_pass(reconcile: ReconcileFn, ctx: Context) -> Outcome:
+    """One pass; whatever goes wrong ends as a condition, never as an exception kopf would retry in a
+    tight loop (the resync timer is the retry)."""
+    try:
+        return await reconcile(ctx)
+    except pydantic.ValidationError as e:
+        # The apiserver validated the object, so this means operator and CRD versions disagree.
+        first = e.errors()[0]["msg"]
+        message = f"the operator cannot read this spec (CRD and operator versions differ?): {first}"
+        return _failed(ctx, Reason.INVALID_SPEC.value, message)
+    except Exception as e:
+        log.exception("reconcile of %s/%s failed", ctx.namespace, ctx.name)
+        return _failed(ctx, Reason.RECONCILE_ERROR.value, f"unexpected {type(e).__name__}: {e}; retrying")
+
+
+def register(wiring: Wiring, kind: KindInfo, reconcile: ReconcileFn) -> None:
     """Run `reconcile` on create/update/resume and every resync interval; patch only what changed."""
+    gate, kube, resync = wiring.gate, wiring.kube, wiring.settings.resync_seconds
 
     async def handler(body: kopf.Body, patch: kopf.Patch, logger: Logger, **_: Any) -> None:
-        ctx = context(body, kube)
-        try:
-            result = await reconcile(ctx)
-        except pydantic.ValidationError as e:
-            result = _invalid_spec(ctx, e)
+        async with gate.hold(str(body.metadata.uid)):
+            ctx = context(body, kube)
+            result = await run_pass(reconcile, ctx)
         write_status(patch, ctx.status, result)
         events = list(result.events)
         transition = ready_transition(ctx.status.get("conditions") or [], result.conditions)
@@ -91,15 +106,24 @@ def register(
             )
         post_events(body, events)
 
+    async def resync_handler(body: kopf.Body, **kwargs: Any) -> None:
+        if gate.busy(str(body.metadata.uid)):
+            return  # a pass of this object is running or queued: it observes reality anyway
+        await handler(body=body, **kwargs)
+
     resource = (GROUP, VERSION, kind.plural)
     hid = f"reconcile-{kind.singular}"
+    registry = wiring.registry
     kopf.on.resume(*resource, id=hid, registry=registry)(handler)
     kopf.on.create(*resource, id=hid, registry=registry)(handler)
     kopf.on.update(*resource, id=hid, field="spec", registry=registry)(handler)
+    # `idle`: a resync waits until the object has been quiet a moment, so it never starts from a
+    # body that misses the status a change handler has just written.
     kopf.timer(
         *resource,
         id=f"resync-{kind.singular}",
-        interval=settings.resync_seconds,
-        initial_delay=settings.resync_seconds,
+        interval=resync,
+        initial_delay=resync,
+        idle=min(resync / 2, 10.0),
         registry=registry,
-    )(handler)
+    )(resync_handler)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from vectorops.operator.adapters.embedder_probe import EmbedderProbe, ProbeFailed
-from vectorops.operator.adapters.kube import KubeWriter
+from vectorops.operator.adapters.kube import KubeFailure, KubeWriter
 from vectorops.operator.api.base import SecretKeyRef
 from vectorops.operator.api.conditions import ConditionStatus, ConditionType, Reason
 from vectorops.operator.api.embeddingmodel import EmbeddingModelSpec
@@ -24,6 +24,7 @@ from vectorops.operator.builders.embedder_workload import (
     build_deployment,
     build_service,
     endpoint_url,
+    model_identity,
     workload_name,
 )
 from vectorops.operator.builders.references import Reference, RefKind, embeddingmodel_references
@@ -123,11 +124,11 @@ class EmbedderReconciler:
         made = " and ".join(k for k, m in (("PodMonitor", monitor), ("PrometheusRule", rule)) if m)
         return ConditionUpdate(kind, ConditionStatus.TRUE, Reason.SYNCED.value, f"{made} {name} applied")
 
-    async def _dimension(self, ctx: Context, ready: bool) -> tuple[int | None, str | None]:
-        """The served dimension: asked of the embedder once it is ready; kept while the spec is unchanged."""
+    async def _dimension(self, ctx: Context, identity: str, ready: bool) -> tuple[int | None, str | None]:
+        """The served dimension: asked of the embedder once it is ready, and kept while the model's
+        identity (what decides the vectors) is unchanged, whatever else changes (replicas, batching)."""
         known = ctx.status.get("dimension")
-        same_spec = ctx.status.get("observedGeneration") == ctx.generation
-        if known is not None and same_spec:
+        if known is not None and ctx.status.get("modelIdentity") == identity:
             return int(known), None
         if not ready:
             return None, None
@@ -135,6 +136,34 @@ class EmbedderReconciler:
             return await self.probe.dimension(ctx.namespace, workload_name(ctx.name), SERVICE_PORT), None
         except ProbeFailed as e:
             return None, str(e)
+
+    async def _apply_tracked(self, ctx: Context, manifest: Manifest) -> tuple[Manifest, str | None]:
+        """Apply a child; say whether that created it ("created") or changed it ("changed")."""
+        meta = manifest["metadata"]
+        meta |= {"namespace": ctx.namespace, "ownerReferences": [_owner(ctx)]}
+        before = await self.writer.get(manifest["apiVersion"], manifest["kind"], ctx.namespace, meta["name"])
+        after = await self.writer.apply(manifest, ctx.namespace)
+        if before is None:
+            return after, "created"
+        return after, ("changed" if _version(before) != _version(after) else None)
+
+    async def _apply_workload(
+        self, ctx: Context, spec: EmbeddingModelSpec, redis_ref: SecretKeyRef | None
+    ) -> tuple[Manifest, list[EventNote]]:
+        name = workload_name(ctx.name)
+        deployment, created = await self._apply_tracked(
+            ctx, build_deployment(ctx.name, spec, self.image, redis_ref)
+        )
+        _, service_created = await self._apply_tracked(ctx, build_service(ctx.name))
+        await self._apply_or_prune(
+            ctx, ("autoscaling/v2", "HorizontalPodAutoscaler"), name, build_autoscaler(ctx.name, spec)
+        )
+        events = []
+        for kind, change in (("Deployment", created), ("Service", service_created)):
+            note = _child_event(ctx, kind, name, change)
+            if note is not None:
+                events.append(note)
+        return deployment, events
 
     async def reconcile(self, ctx: Context) -> Outcome:
         spec = EmbeddingModelSpec.model_validate(ctx.spec)
@@ -149,41 +178,72 @@ class EmbedderReconciler:
                 "; ".join(p.message for p in problems),
             )
             return outcome(ctx, [references_condition(problems), failed])
-        deployment = build_deployment(ctx.name, spec, self.image, redis_ref)
-        service = build_service(ctx.name)
-        for manifest in (deployment, service):
-            manifest["metadata"] |= {"namespace": ctx.namespace, "ownerReferences": [_owner(ctx)]}
-        name = deployment["metadata"]["name"]
-        existed = await self.writer.get("apps/v1", "Deployment", ctx.namespace, name) is not None
-        applied = await self.writer.apply(deployment, ctx.namespace)
-        await self.writer.apply(service, ctx.namespace)
-        await self._apply_or_prune(
-            ctx, ("autoscaling/v2", "HorizontalPodAutoscaler"), name, build_autoscaler(ctx.name, spec)
-        )
-        monitoring = await self._monitoring(ctx, spec)
-        events = []
-        if not existed and ctx.status.get("observedGeneration") is not None:
-            events.append(
-                EventNote(
-                    "Warning",
-                    Reason.DRIFT_REPAIRED.value,
-                    f"Deployment {name} was missing (deleted by hand?); recreated it",
-                )
+        try:
+            applied, events = await self._apply_workload(ctx, spec, redis_ref)
+            monitoring = await self._monitoring(ctx, spec)
+        except KubeFailure as e:
+            failed = ConditionUpdate(
+                ConditionType.READY.value,
+                ConditionStatus.FALSE,
+                e.reason,
+                f"applying the embedder failed: {e.message}",
             )
-        elif not existed:
-            events.append(EventNote("Normal", Reason.CREATED.value, f"Created Deployment and Service {name}"))
+            return outcome(ctx, [references_condition([]), failed])
         rollout = rollout_condition(applied)
-        dimension, unknown = await self._dimension(ctx, rollout.status is ConditionStatus.TRUE)
+        identity = model_identity(spec)
+        dimension, unknown = await self._dimension(ctx, identity, rollout.status is ConditionStatus.TRUE)
         if unknown is not None:
             rollout = replace(rollout, message=f"{rollout.message}; dimension not known yet: {unknown}")
+        if dimension is not None and spec.dimension is not None and dimension != spec.dimension:
+            rollout = ConditionUpdate(
+                ConditionType.READY.value,
+                ConditionStatus.FALSE,
+                Reason.DIMENSION_MISMATCH.value,
+                f"the embedder serves {dimension}-dimensional vectors but spec.dimension declares "
+                f"{spec.dimension}: correct spec.dimension (collections bound to this model take the served "
+                "dimension)",
+            )
         status = applied.get("status") or {}
         extra = {
             "replicas": int((applied.get("spec") or {}).get("replicas", status.get("replicas") or 0)),
             "readyReplicas": int(status.get("readyReplicas") or 0),
             "endpoint": endpoint_url(ctx.name, ctx.namespace),
             "dimension": dimension,
+            "modelIdentity": identity,
         }
         return outcome(ctx, [references_condition([]), monitoring, rollout], extra, events)
+
+
+def _version(obj: Manifest) -> object:
+    """What moves when an object's spec changes: the generation where the kind keeps one (a Deployment's
+    does not move for status writes), else the resourceVersion."""
+    meta = obj.get("metadata") or {}
+    return meta.get("generation") or meta.get("resourceVersion")
+
+
+def _child_event(ctx: Context, kind: str, name: str, change: str | None) -> EventNote | None:
+    # status.endpoint is written only after a pass applied the workload: before it, nothing of ours
+    # existed, so a missing child is new, not deleted by hand. An unchanged spec (observedGeneration)
+    # means the change we just made undid someone else's.
+    applied_before = ctx.status.get("endpoint") is not None
+    spec_unchanged = ctx.status.get("observedGeneration") == ctx.generation
+    if change == "created" and applied_before:
+        return EventNote(
+            "Warning",
+            Reason.DRIFT_REPAIRED.value,
+            f"{kind} {name} was missing (deleted by hand?); recreated it",
+        )
+    if change == "created":
+        return EventNote("Normal", Reason.CREATED.value, f"Created {kind} {name}")
+    if change == "changed" and spec_unchanged and applied_before:
+        return EventNote(
+            "Warning",
+            Reason.DRIFT_REPAIRED.value,
+            f"{kind} {name} was changed outside the operator; restored what the EmbeddingModel declares",
+        )
+    if change == "changed":
+        return EventNote("Normal", Reason.UPDATED.value, f"Updated {kind} {name}")
+    return None
 
 
 def _owner(ctx: Context) -> dict[str, Any]:

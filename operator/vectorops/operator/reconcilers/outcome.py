@@ -53,8 +53,11 @@ def outcome(
     updates: Sequence[ConditionUpdate],
     extra_status: dict[str, Any] | None = None,
     events: list[EventNote] | None = None,
+    remove: Sequence[str] = (),
 ) -> Outcome:
-    conditions = merge_conditions(ctx.status.get("conditions") or [], updates, ctx.generation, ctx.now)
+    conditions = merge_conditions(
+        ctx.status.get("conditions") or [], updates, ctx.generation, ctx.now, remove
+    )
     return Outcome(
         conditions=conditions, generation=ctx.generation, extra_status=extra_status or {}, events=events or []
     )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from vectorops.operator.adapters.kube import KubeReader
 from vectorops.operator.adapters.qdrant import QdrantEndpoint
 from vectorops.operator.api.conditions import Reason
 from vectorops.operator.api.kinds import VECTOR_STORE
-from vectorops.operator.api.vectorstore import VectorStoreSpec
+from vectorops.operator.api.vectorstore import LOCAL_PREFIX, VectorStoreSpec
 from vectorops.operator.status.readiness import Problem
 
 
@@ -34,7 +36,28 @@ async def _secret(kube: KubeReader, namespace: str, name: str, key: str, field: 
     return value
 
 
-async def endpoint_for(spec: VectorStoreSpec, namespace: str, kube: KubeReader) -> QdrantEndpoint:
+def local_url(url: str, namespace: str, root: Path | None) -> str:
+    """local:<folder> -> local:<root>/<namespace>/<folder>: a namespace's embedded engines stay in its own
+    folder of the operator's filesystem, and only where the operator was given a root."""
+    if root is None:
+        raise StoreProblem(
+            Problem(
+                Reason.LOCAL_STORES_DISABLED.value,
+                f"{url} uses qdrant-client's embedded engine, which this operator allows only in development "
+                "(VECTOROPS_LOCAL_STORE_ROOT is not set): point spec.qdrant.url at a Qdrant server",
+            )
+        )
+    folder = url[len(LOCAL_PREFIX) :]
+    if folder.startswith("/") or ".." in Path(folder).parts:  # CEL refuses these; never trust one check
+        raise StoreProblem(
+            Problem(Reason.INVALID_SPEC.value, f"{url}: the folder must be relative, without '..'")
+        )
+    return f"{LOCAL_PREFIX}{root.resolve() / namespace / folder}"
+
+
+async def endpoint_for(
+    spec: VectorStoreSpec, namespace: str, kube: KubeReader, local_root: Path | None
+) -> QdrantEndpoint:
     conn = spec.qdrant
     api_key = ca_pem = None
     if conn.api_key_secret_ref is not None:
@@ -43,8 +66,9 @@ async def endpoint_for(spec: VectorStoreSpec, namespace: str, kube: KubeReader) 
     if conn.tls is not None and conn.tls.ca_secret_ref is not None:
         ref = conn.tls.ca_secret_ref
         ca_pem = await _secret(kube, namespace, ref.name, ref.key, "spec.qdrant.tls.caSecretRef")
+    url = local_url(conn.url, namespace, local_root) if conn.url.startswith(LOCAL_PREFIX) else conn.url
     return QdrantEndpoint(
-        url=conn.url,
+        url=url,
         api_key=api_key,
         timeout_seconds=conn.timeout_seconds,
         verify=not (conn.tls is not None and conn.tls.insecure_skip_verify),
@@ -54,7 +78,9 @@ async def endpoint_for(spec: VectorStoreSpec, namespace: str, kube: KubeReader) 
     )
 
 
-async def load_store(namespace: str, name: str, kube: KubeReader) -> tuple[VectorStoreSpec, QdrantEndpoint]:
+async def load_store(
+    namespace: str, name: str, kube: KubeReader, local_root: Path | None
+) -> tuple[VectorStoreSpec, QdrantEndpoint]:
     """The named store and its endpoint, or StoreProblem saying what is missing."""
     if not name:
         raise StoreProblem(
@@ -66,4 +92,4 @@ async def load_store(namespace: str, name: str, kube: KubeReader) -> tuple[Vecto
     if obj is None:
         raise StoreProblem(Problem(Reason.STORE_NOT_FOUND.value, f"VectorStore {namespace}/{name} not found"))
     spec = VectorStoreSpec.model_validate(obj.get("spec") or {})
-    return spec, await endpoint_for(spec, namespace, kube)
+    return spec, await endpoint_for(spec, namespace, kube, local_root)

@@ -36,14 +36,18 @@ def merge_conditions(
     updates: Iterable[ConditionUpdate],
     generation: int,
     now: datetime,
+    remove: Iterable[str] = (),
 ) -> list[WireCondition]:
-    """Apply updates to the current conditions.
+    """Apply updates to the current conditions, and drop the types in `remove` (a part no longer asked for).
 
     lastTransitionTime changes only when the status changes; conditions not named in the
     updates are kept as they are. Ready is listed first, the rest by type, so that equal
     inputs give byte-equal output (and no needless status writes).
     """
-    by_type: dict[str, WireCondition] = {str(c["type"]): dict(c) for c in current if "type" in c}
+    gone = set(remove)
+    by_type: dict[str, WireCondition] = {
+        str(c["type"]): dict(c) for c in current if "type" in c and c["type"] not in gone
+    }
     for u in updates:
         old = by_type.get(u.type)
         changed = old is None or old.get("status") != u.status.value

@@ -1,0 +1,51 @@
+"""A VectorCollection's conditions never claim a part that was not built or not applied."""
+
+from __future__ import annotations
+
+from vectorops.operator.api.conditions import ConditionStatus
+from vectorops.operator.api.vectorcollection import VectorCollectionSpec
+from vectorops.operator.status.collection import collection_synced, part_conditions, ready
+from vectorops.operator.status.conditions import ConditionUpdate
+
+
+def spec(**fields: object) -> VectorCollectionSpec:
+    return VectorCollectionSpec.model_validate({"vectors": {"size": 4}, **fields})
+
+
+def test_requested_parts_that_are_not_built_say_so_and_ready_names_them() -> None:
+    parts = part_conditions(spec(postgresSchema={"enabled": True}, alerts={"enabled": True}))
+    assert [(u.type, u.status, u.reason) for u in parts.updates] == [
+        ("Schema", ConditionStatus.UNKNOWN, "NotImplemented"),
+        ("Alerts", ConditionStatus.UNKNOWN, "NotImplemented"),
+    ]
+    assert parts.remove == []
+    synced, engine_gaps = collection_synced("docs", [])
+    assert (synced.status, synced.reason, engine_gaps) == (ConditionStatus.TRUE, "Synced", [])
+    summary = ready(synced, parts.gaps)
+    assert (summary.status, summary.reason) == (ConditionStatus.TRUE, "Incomplete")
+    assert "spec.postgresSchema" in summary.message and "spec.alerts" in summary.message
+
+
+def test_parts_not_asked_for_leave_no_condition() -> None:
+    parts = part_conditions(spec(postgresSchema={"enabled": False}))
+    assert parts.updates == [] and parts.gaps == []
+    assert parts.remove == ["Schema", "Alerts"]
+    synced, _ = collection_synced("docs", [])
+    assert ready(synced, parts.gaps).reason == "Synced"
+
+
+def test_settings_an_embedded_engine_ignores_are_not_reported_synced() -> None:
+    condition, gaps = collection_synced("docs", ["spec.hnsw", "spec.payloadIndexes"])
+    assert (condition.status, condition.reason) == (ConditionStatus.TRUE, "SettingsIgnoredByEmbeddedEngine")
+    assert "spec.hnsw, spec.payloadIndexes" in condition.message
+    assert ready(condition, gaps).reason == "Incomplete"
+
+
+def test_a_failed_collection_makes_ready_false_with_its_reason() -> None:
+    failed = ConditionUpdate("Collection", ConditionStatus.FALSE, "OwnedElsewhere", "belongs to b/docs")
+    summary = ready(failed, ["spec.alerts: not built"])
+    assert (summary.status, summary.reason, summary.message) == (
+        ConditionStatus.FALSE,
+        "OwnedElsewhere",
+        "belongs to b/docs",
+    )

@@ -1,0 +1,112 @@
+"""The EmbeddingModel reconciler with an in-memory apiserver: Events that tell the truth, apply errors as
+conditions, and the declared dimension checked against the served one."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+from typing import Any
+
+from tests.unit.test_embedder_children import SOURCE, FakeProbe, NoKube, cond
+from vectorops.operator.adapters.kube import KubeFailure
+from vectorops.operator.reconcilers.embeddingmodel import EmbedderReconciler
+from vectorops.operator.reconcilers.outcome import Context, Outcome
+
+
+class Apiserver:
+    """Stores applied objects; a change of spec bumps the generation, as the apiserver does, and every
+    Deployment is rolled out at once (the controllers' part)."""
+
+    def __init__(self, fail_with: KubeFailure | None = None) -> None:
+        self.objects: dict[tuple[str, str], dict[str, Any]] = {}
+        self.fail_with = fail_with
+
+    async def apply(self, manifest: dict[str, Any], namespace: str) -> dict[str, Any]:
+        if self.fail_with is not None:
+            raise self.fail_with
+        key = (manifest["kind"], manifest["metadata"]["name"])
+        old = self.objects.get(key)
+        generation = 1 if old is None else old["metadata"]["generation"]
+        if old is not None and old["spec"] != manifest["spec"]:
+            generation += 1
+        stored = copy.deepcopy(manifest)
+        stored["metadata"]["generation"] = generation
+        if manifest["kind"] == "Deployment":
+            n = manifest["spec"].get("replicas", 1)
+            stored["status"] = {
+                "observedGeneration": generation,
+                "updatedReplicas": n,
+                "availableReplicas": n,
+            }
+        self.objects[key] = stored
+        return copy.deepcopy(stored)
+
+    async def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        found = self.objects.get((kind, name))
+        return copy.deepcopy(found) if found else None
+
+    async def delete(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
+        return self.objects.pop((kind, name), None) is not None
+
+    async def served(self, api_version: str, kind: str) -> bool:
+        return True
+
+
+def context(spec: dict[str, Any], status: dict[str, Any], generation: int = 1) -> Context:
+    return Context("minilm", "ml", "uid-1", generation, SOURCE | spec, status, NoKube(), datetime.now(UTC))  # type: ignore[arg-type]
+
+
+def carried(status: dict[str, Any], result: Outcome) -> dict[str, Any]:
+    """The status after the pass, as the apiserver would keep it (a merge)."""
+    return {**status, **result.desired_status()}
+
+
+async def test_a_first_pass_that_failed_is_followed_by_created_not_drift() -> None:
+    api = Apiserver()
+    reconciler = EmbedderReconciler(api, FakeProbe(384), "img", None)
+    after_failure = {"observedGeneration": 1, "conditions": []}  # e.g. a Secret was missing
+    result = await reconciler.reconcile(context({"replicas": 1}, after_failure))
+    assert [(e.type, e.reason) for e in result.events] == [("Normal", "Created"), ("Normal", "Created")]
+
+
+async def test_a_deleted_or_edited_child_is_restored_with_a_warning() -> None:
+    api = Apiserver()
+    reconciler = EmbedderReconciler(api, FakeProbe(384), "img", None)
+    status = carried({}, await reconciler.reconcile(context({"replicas": 1}, {})))
+    quiet = await reconciler.reconcile(context({"replicas": 1}, status))
+    assert quiet.events == []  # nothing changed, nothing said
+
+    del api.objects[("Deployment", "minilm-embedder")]
+    result = await reconciler.reconcile(context({"replicas": 1}, status))
+    assert [(e.type, e.reason) for e in result.events] == [("Warning", "DriftRepaired")]
+    assert "Deployment minilm-embedder was missing" in result.events[0].message
+
+    api.objects[("Deployment", "minilm-embedder")]["spec"]["replicas"] = 5  # kubectl edit
+    result = await reconciler.reconcile(context({"replicas": 1}, status))
+    assert [(e.type, e.reason) for e in result.events] == [("Warning", "DriftRepaired")]
+    assert "changed outside the operator" in result.events[0].message
+    assert api.objects[("Deployment", "minilm-embedder")]["spec"]["replicas"] == 1
+
+    # A change of the EmbeddingModel's own spec is an update, not drift.
+    result = await reconciler.reconcile(context({"replicas": 2}, status, generation=2))
+    assert [(e.type, e.reason) for e in result.events] == [("Normal", "Updated")]
+
+
+async def test_apply_errors_become_conditions() -> None:
+    refused = KubeFailure(403, "Forbidden", "the apiserver refused PATCH ... (403): no RBAC")
+    result = await EmbedderReconciler(Apiserver(refused), FakeProbe(384), "img", None).reconcile(
+        context({"replicas": 1}, {})
+    )
+    ready = cond(result, "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "Forbidden")
+    assert "no RBAC" in ready["message"]
+
+
+async def test_a_declared_dimension_that_the_embedder_contradicts_is_reported() -> None:
+    result = await EmbedderReconciler(Apiserver(), FakeProbe(384), "img", None).reconcile(
+        context({"replicas": 1, "dimension": 768}, {})
+    )
+    ready = cond(result, "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "DimensionMismatch")
+    assert "serves 384-dimensional vectors but spec.dimension declares 768" in ready["message"]
+    assert result.extra_status["dimension"] == 384  # collections take what is served
