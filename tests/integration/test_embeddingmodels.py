@@ -107,6 +107,14 @@ def test_deleted_deployment_comes_back(cluster: Cluster, namespace: str, operato
         assert time.monotonic() < deadline, "the Deployment was not recreated"
         time.sleep(0.3)
     cluster.wait_event(ns, "e5", "DriftRepaired", "recreated")
+    # Idle resyncs change nothing and say nothing.
+    events = len(cluster.events(ns, "e5"))
+    time.sleep(5)  # two resync intervals and more
+    assert len(cluster.events(ns, "e5")) == events
+    # Edited by hand: put back, and a Warning says so.
+    cluster.kubectl("scale", "-n", ns, "deployment", "e5-embedder", "--replicas=4")
+    cluster.wait_event(ns, "e5", "DriftRepaired", "Deployment e5-embedder was changed outside the operator")
+    assert cluster.get(ns, "deployment", "e5-embedder")["spec"]["replicas"] == 1
 
 
 def test_cache_needs_the_stores_redis_secret(
