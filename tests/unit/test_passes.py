@@ -43,3 +43,42 @@ async def test_busy_while_a_pass_runs_or_waits_and_locks_are_forgotten_after() -
     await task
     assert not gate.busy("a")
     assert gate._locks == {} and gate._waiting == {}
+
+
+async def test_a_resync_never_runs_beside_a_change_pass_of_the_same_object(monkeypatch) -> None:
+    import logging
+
+    import kopf
+
+    from vectorops.operator.handlers import wiring
+    from vectorops.operator.reconcilers.outcome import Context, Outcome, outcome
+
+    monkeypatch.setattr(wiring, "post_events", lambda body, events: None)  # no operator context here
+    running: dict[str, int] = {}
+    peak: dict[str, int] = {}
+    passes: list[str] = []
+
+    async def reconcile(ctx: Context) -> Outcome:
+        running[ctx.name] = running.get(ctx.name, 0) + 1
+        peak[ctx.name] = max(peak.get(ctx.name, 0), running[ctx.name])
+        passes.append(ctx.name)
+        await asyncio.sleep(0.05)
+        running[ctx.name] -= 1
+        return outcome(ctx, [])
+
+    handler, resync = wiring.make_handlers(PassGate(8), kube=None, reconcile=reconcile)  # type: ignore[arg-type]
+
+    def body(name: str) -> kopf.Body:
+        return kopf.Body({"metadata": {"name": name, "namespace": "ns", "uid": f"uid-{name}"}})
+
+    log = logging.getLogger("test")
+    await asyncio.gather(
+        handler(body=body("a"), patch=kopf.Patch(), logger=log),
+        handler(body=body("a"), patch=kopf.Patch(), logger=log),
+        resync(body=body("a"), patch=kopf.Patch(), logger=log),  # the object is busy: skipped
+        handler(body=body("b"), patch=kopf.Patch(), logger=log),
+    )
+    assert peak == {"a": 1, "b": 1}
+    assert sorted(passes) == ["a", "a", "b"]
+    await resync(body=body("a"), patch=kopf.Patch(), logger=log)  # quiet now: it runs
+    assert passes.count("a") == 3

@@ -82,9 +82,11 @@ async def run_pass(reconcile: ReconcileFn, ctx: Context) -> Outcome:
         return _failed(ctx, Reason.RECONCILE_ERROR.value, f"unexpected {type(e).__name__}: {e}; retrying")
 
 
-def register(wiring: Wiring, kind: KindInfo, reconcile: ReconcileFn) -> None:
-    """Run `reconcile` on create/update/resume and every resync interval; patch only what changed."""
-    gate, kube, resync = wiring.gate, wiring.kube, wiring.settings.resync_seconds
+Handler = Callable[..., Awaitable[None]]
+
+
+def make_handlers(gate: PassGate, kube: KubeReader, reconcile: ReconcileFn) -> tuple[Handler, Handler]:
+    """The change handler and the resync handler of one kind, both passing through the gate."""
 
     async def handler(body: kopf.Body, patch: kopf.Patch, logger: Logger, **_: Any) -> None:
         async with gate.hold(str(body.metadata.uid)):
@@ -110,6 +112,14 @@ def register(wiring: Wiring, kind: KindInfo, reconcile: ReconcileFn) -> None:
         if gate.busy(str(body.metadata.uid)):
             return  # a pass of this object is running or queued: it observes reality anyway
         await handler(body=body, **kwargs)
+
+    return handler, resync_handler
+
+
+def register(wiring: Wiring, kind: KindInfo, reconcile: ReconcileFn) -> None:
+    """Run `reconcile` on create/update/resume and every resync interval; patch only what changed."""
+    handler, resync_handler = make_handlers(wiring.gate, wiring.kube, reconcile)
+    resync = wiring.settings.resync_seconds
 
     resource = (GROUP, VERSION, kind.plural)
     hid = f"reconcile-{kind.singular}"
