@@ -78,7 +78,6 @@ def test_quickstart_converges(kubeconfig: Path, tmp_path: Path) -> None:
             "vectorcollection/articles": ("True", "Incomplete"),
             "vectorcollection/products": ("True", "Synced" if qdrant else "Incomplete"),
             "embeddingmodel/minilm": ("True", "Available") if real_cluster else ("False", "RollingOut"),
-            "externalmodelendpoint/openai": ("Unknown", "ReconcilerNotAvailable"),  # a later issue
         }
         deadline = time.monotonic() + (600 if real_cluster else 60)
         seen: dict[str, tuple[str, str]] = {}

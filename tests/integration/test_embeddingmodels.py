@@ -12,6 +12,7 @@ import pytest
 from tests.integration.conftest import Cluster, OperatorProcess, condition, ready_is, secret
 from tests.processes import embedder_process
 from vectorops.devtools.netns import TestHost
+from vectorops.routing.table import ROUTES_CONFIGMAP, ROUTES_KEY, RouteTable
 
 API = "vectorops.io/v1alpha1"
 
@@ -255,3 +256,19 @@ def test_dimension_comes_from_the_running_embedder_and_feeds_collections(
     assert condition(obj)["status"] == "True"
     shown = cluster.kubectl("get", "-n", ns, "embeddingmodel", "minilm")
     assert "384" in shown.stdout  # the printer column
+    # Serving, with a known dimension: in the namespace's route table, for the gateway.
+    obj = cluster.wait_for(
+        ns,
+        "embeddingmodel",
+        "minilm",
+        lambda o: condition(o, "Routed") is not None and condition(o, "Routed")["status"] == "True",
+    )
+    routes = RouteTable.model_validate_json(
+        cluster.get(ns, "configmap", ROUTES_CONFIGMAP)["data"][ROUTES_KEY]
+    )
+    (backend,) = routes.route("minilm").backends
+    assert backend.url == f"http://minilm-embedder.{ns}.svc:80/v1"
+    assert (backend.identity.model, backend.identity.dimension) == (
+        "sentence-transformers/all-MiniLM-L6-v2",
+        384,
+    )

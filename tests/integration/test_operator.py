@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.integration.conftest import SECRET_VALUES, Cluster, OperatorProcess, condition, ready_is, secret
+from tests.integration.conftest import Cluster, OperatorProcess, condition, ready_is, secret
 from vectorops.devtools.controlplane import free_port
 
 API = "vectorops.io/v1alpha1"
@@ -76,21 +76,15 @@ def test_collection_reports_missing_store_then_syncs(
 
 def test_examples_get_a_ready_condition(cluster: Cluster, namespace: str, operator: OperatorProcess) -> None:
     root = Path(__file__).resolve().parents[2] / "examples" / "quickstart"
-    SECRET_VALUES.add("sk-replace-me")  # the example's placeholder key, held to the same rule
     cluster.kubectl("apply", "-n", namespace, "-f", str(root))
     for kind, name in [
         ("vectorstore", "default"),
         ("embeddingmodel", "minilm"),
         ("vectorcollection", "articles"),
-        ("externalmodelendpoint", "openai"),
     ]:
         cluster.wait_for(namespace, kind, name, lambda o: condition(o) is not None)
     # The dev Postgres Secret only exists under `make dev`: reported, not crashed on.
     assert condition(cluster.get(namespace, "vectorstore", "default"))["reason"] == "SecretNotFound"
-    assert (
-        condition(cluster.get(namespace, "externalmodelendpoint", "openai"))["reason"]
-        == "ReconcilerNotAvailable"
-    )
     # The model declares its dimension, so the collection exists before the embedder rolls out; it is
     # usable but says what is not in effect (schema and alerts not built, index settings on an
     # embedded engine).

@@ -8,6 +8,7 @@ import logging
 import kopf
 
 from vectorops.operator.adapters.embedder_probe import make_probe
+from vectorops.operator.adapters.endpoint_probe import EndpointProber
 from vectorops.operator.adapters.kube import KubeClient, load_api_client, quiet_client_logs
 from vectorops.operator.adapters.qdrant import ClientPool
 from vectorops.operator.handlers.registry import build_registry
@@ -23,9 +24,10 @@ async def run_operator(
     settings = configure(kopf.OperatorSettings(), cfg)
     # An idle client is one whose store is gone: keep it a few resyncs (a deletion may still need it).
     pool = ClientPool(idle_seconds=max(900.0, 3 * cfg.resync_seconds))
+    prober = EndpointProber()
     try:
         await kopf.operator(
-            registry=build_registry(kube, cfg, pool, make_probe(cfg.embedder_probe, kube)),
+            registry=build_registry(kube, cfg, pool, make_probe(cfg.embedder_probe, kube), prober),
             settings=settings,
             clusterwide=not cfg.namespaces,
             namespaces=cfg.namespaces,
@@ -37,6 +39,7 @@ async def run_operator(
             ready_flag=ready_flag,
         )
     finally:
+        await prober.close()
         await pool.close()
         await api.close()
 

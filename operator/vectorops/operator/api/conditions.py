@@ -27,6 +27,9 @@ class ConditionType(StrEnum):
     SCHEMA = "Schema"
     ALERTS = "Alerts"
     MONITORING = "Monitoring"
+    HEALTHY = "Healthy"
+    DEGRADED = "Degraded"
+    ROUTED = "Routed"
 
 
 class Reason(StrEnum):
@@ -39,7 +42,6 @@ class Reason(StrEnum):
     SECRET_KEY_NOT_FOUND = "SecretKeyNotFound"
     MODEL_NOT_FOUND = "EmbeddingModelNotFound"
     INVALID_SPEC = "InvalidSpec"
-    RECONCILER_PENDING = "ReconcilerNotAvailable"
     BACKEND_UNREACHABLE = "BackendUnreachable"
     SYNCED = "Synced"
     REQUIRES_REBUILD = "RequiresRebuild"

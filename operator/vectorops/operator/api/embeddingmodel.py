@@ -254,6 +254,10 @@ class EmbeddingModelSpec(CRDModel):
     once the embedder runs, the dimension it reports is checked against it (DimensionMismatch)."""
     normalize: bool = True
     """L2-normalise the vectors."""
+    identity: str | None = Field(default=None, min_length=1, max_length=256)
+    """What the vectors are, for ExternalModelEndpoints that back this model up under the same name
+    (they must declare the same identity, dimension and normalisation). Default: the Hugging Face repo
+    id, else the object's name."""
     pooling: Pooling | None = None
     """Pooling override (default: the model's configured pooling)."""
     prefixes: Prefixes | None = None

@@ -60,6 +60,15 @@ class AuthSpec(CRDModel):
 class ModelMapping(CRDModel):
     """A model name the gateway exposes and the provider's name for it."""
 
+    model_config = ConfigDict(
+        json_schema_extra=cel(
+            Rule(
+                "self.capability == 'embeddings' || (!has(self.dimensions) && !has(self.identity))",
+                "dimensions and identity describe embedding models only",
+            )
+        )
+    )
+
     name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][\w.:/-]*$")
     """Name clients use in the request's model field."""
     upstream_model: str | None = Field(default=None, max_length=256)
@@ -67,7 +76,15 @@ class ModelMapping(CRDModel):
     capability: Capability = Capability.EMBEDDINGS
     """What the model does."""
     dimensions: int | None = Field(default=None, ge=1, le=65536)
-    """Expected embedding dimension; the health probe checks it."""
+    """Expected embedding dimension; the health probe checks it, and backends of one model must agree."""
+    identity: str | None = Field(default=None, min_length=1, max_length=256)
+    """What the vectors are (e.g. sentence-transformers/all-MiniLM-L6-v2). Backends that serve one model
+    name back each other up only if they declare the same identity, dimension and normalisation:
+    another model's vectors would corrupt search without an error. Default: upstreamModel, else name."""
+    normalized: bool = True
+    """Whether the provider returns unit-length vectors; the health probe checks the canary's norm."""
+    max_batch_size: int | None = Field(default=None, ge=1, le=65536)
+    """Inputs the provider accepts in one embeddings request; the gateway splits larger requests."""
 
 
 class Timeouts(CRDModel):
@@ -109,36 +126,46 @@ class RetrySpec(CRDModel):
 
 
 class FailoverSpec(CRDModel):
-    """Membership in a failover group: lower priority values are tried first."""
+    """Where this endpoint stands among the backends of the same model name (in-cluster EmbeddingModels
+    have priority 0): lower priorities are tried first, the next one when a backend fails."""
 
-    group: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-    """Endpoints sharing a group and model name back each other up."""
+    group: str | None = Field(
+        default=None, min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+    )
+    """Backends of one model at the same priority share traffic by weight; they must name the same group
+    (two backends at one priority without it are a conflict)."""
     priority: int = Field(default=100, ge=0, le=1000)
     """Lower is preferred."""
     weight: int = Field(default=100, ge=1, le=1000)
-    """Traffic share among endpoints of equal priority."""
+    """Traffic share among backends of the same priority and group."""
 
 
 class CircuitBreakerSpec(CRDModel):
-    """Stop calling a failing provider for a while."""
+    """Stop calling a failing provider for a while (in the gateway)."""
 
     failure_threshold: int = Field(default=5, ge=1, le=1000)
-    """Consecutive failures that open the circuit."""
+    """Consecutive failures (connection errors, timeouts, 5xx; not 429) that open the circuit."""
     open_seconds: int = Field(default=30, ge=1, le=3600)
-    """How long the circuit stays open before a trial request."""
+    """How long the circuit stays open before trial requests, the first time; repeated trips double it."""
 
 
 class HealthProbeSpec(CRDModel):
     """Active health probing; for embedding models a canary embedding whose dimension is checked."""
 
     enabled: bool = True
-    """Probe the endpoint periodically."""
+    """Probe the endpoint periodically (the operator does)."""
     interval_seconds: int = Field(default=30, ge=5, le=3600)
-    """Interval between probes."""
+    """Least time between two probes: each probe of an embedding model costs one short embedding."""
     timeout_seconds: int = Field(default=5, ge=1, le=60)
     """Timeout of one probe."""
+    failure_threshold: int = Field(default=3, ge=1, le=100)
+    """Consecutive failed probes after which the endpoint is not Ready (and leaves the route table)."""
     path: str | None = Field(default=None, max_length=1024, pattern=r"^/")
-    """A GET path to probe instead of a canary request (e.g. /health)."""
+    """A GET path to probe instead of a canary request (e.g. /health): answers are then not checked."""
+    pin_reference: bool = True
+    """Keep the first canary vector of each embedding model and compare later ones with it (cosine
+    >= 0.99): a provider that silently swaps the model is caught. Changing the URL or the model's
+    mapping re-pins."""
 
 
 class ExternalModelEndpointSpec(CRDModel):
@@ -174,14 +201,23 @@ class ExternalModelEndpointSpec(CRDModel):
     """Active health probing."""
 
 
-class CircuitState(StrEnum):
-    CLOSED = "closed"
-    OPEN = "open"
-    HALF_OPEN = "halfOpen"
+class ProbedModel(CRDModel):
+    """What the latest successful canary embedding of one model showed."""
+
+    name: str
+    """The model name (as clients use it)."""
+    dimension: int
+    """Dimension of the canary vector."""
+    norm: float
+    """Its L2 norm."""
+    reference: str | None = None
+    """The pinned canary vector (little-endian float16, base64) later answers are compared with."""
+    reference_of: str | None = None
+    """A hash of the URL and model mapping the reference was pinned for: changing either re-pins."""
 
 
 class EndpointHealth(CRDModel):
-    """Result of the latest health probes."""
+    """Result of the latest health probes (run by the operator)."""
 
     last_probe_time: datetime | None = None
     """When the endpoint was last probed."""
@@ -189,10 +225,10 @@ class EndpointHealth(CRDModel):
     """Latency of the last successful probe."""
     consecutive_failures: int = 0
     """Failures since the last success."""
-    circuit: CircuitState | None = None
-    """Circuit breaker state."""
     last_error: str | None = Field(default=None, max_length=2048)
     """The last probe error."""
+    models: list[ProbedModel] = Field(default_factory=list, max_length=64)
+    """Per embedding model: the canary's dimension and norm, and the pinned reference."""
 
 
 class ExternalModelEndpointStatus(StatusBase):

@@ -120,6 +120,7 @@ EXTERNAL_MODEL_ENDPOINT = KindInfo(
         PrinterColumn("Style", ".spec.apiStyle"),
         PrinterColumn("URL", ".spec.url", priority=1),
         PrinterColumn("Failures", ".status.health.consecutiveFailures", type="integer"),
+        PrinterColumn("Latency", ".status.health.latencyMs", type="number", description="ms", priority=1),
         AGE,
     ),
 )

@@ -7,11 +7,16 @@ from vectorops.operator.adapters.kube import KubeWriter
 from vectorops.operator.api.kinds import EMBEDDING_MODEL
 from vectorops.operator.handlers.wiring import Wiring, register
 from vectorops.operator.reconcilers.embeddingmodel import EmbedderReconciler
+from vectorops.operator.reconcilers.routes import RouteSync
 
 
-def setup(wiring: Wiring, writer: KubeWriter, probe: EmbedderProbe) -> None:
+def setup(wiring: Wiring, writer: KubeWriter, probe: EmbedderProbe, routes: RouteSync) -> None:
     settings = wiring.settings
     reconciler = EmbedderReconciler(
-        writer=writer, probe=probe, image=settings.embedder_image, default_store=settings.default_store
+        writer=writer,
+        probe=probe,
+        image=settings.embedder_image,
+        default_store=settings.default_store,
+        routes=routes,
     )
     register(wiring, EMBEDDING_MODEL, reconciler.reconcile)

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from vectorops.operator.api.externalendpoint import ExternalModelEndpointSpec
+from vectorops.operator.adapters.endpoint_probe import EndpointProber
 from vectorops.operator.api.kinds import EXTERNAL_MODEL_ENDPOINT
-from vectorops.operator.builders.references import externalendpoint_references
 from vectorops.operator.handlers.wiring import Wiring, register
-from vectorops.operator.reconcilers.outcome import Context, Outcome
-from vectorops.operator.reconcilers.pending import reconcile_references_only
+from vectorops.operator.reconcilers.externalendpoint import EndpointReconciler
+from vectorops.operator.reconcilers.routes import RouteSync
+
+# Passes of an endpoint come this often (at most): each decides whether a probe is due
+# (healthProbe.intervalSeconds), so that probing follows the spec, not the resync interval.
+PROBE_TICK_SECONDS = 5.0
 
 
-def setup(wiring: Wiring) -> None:
-    async def reconcile(ctx: Context) -> Outcome:
-        return await reconcile_references_only(
-            ExternalModelEndpointSpec.model_validate(ctx.spec),
-            externalendpoint_references,
-            "route traffic to external endpoints",
-            ctx,
-        )
-
-    register(wiring, EXTERNAL_MODEL_ENDPOINT, reconcile)
+def setup(wiring: Wiring, prober: EndpointProber, routes: RouteSync) -> None:
+    reconciler = EndpointReconciler(prober=prober, routes=routes)
+    register(wiring, EXTERNAL_MODEL_ENDPOINT, reconciler.reconcile, interval=PROBE_TICK_SECONDS)

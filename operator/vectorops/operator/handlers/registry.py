@@ -5,24 +5,38 @@ from __future__ import annotations
 import kopf
 
 from vectorops.operator.adapters.embedder_probe import EmbedderProbe
+from vectorops.operator.adapters.endpoint_probe import EndpointProber
 from vectorops.operator.adapters.kube import KubeClient
 from vectorops.operator.adapters.qdrant import ClientPool
-from vectorops.operator.handlers import embeddingmodel, externalendpoint, vectorcollection, vectorstore
+from vectorops.operator.handlers import (
+    embeddingmodel,
+    externalendpoint,
+    routes,
+    vectorcollection,
+    vectorstore,
+)
 from vectorops.operator.handlers.passes import PassGate
 from vectorops.operator.handlers.wiring import Wiring
+from vectorops.operator.reconcilers.routes import RouteSync
 from vectorops.operator.settings import OperatorSettings
 
 
 def build_registry(
-    kube: KubeClient, settings: OperatorSettings, pool: ClientPool, probe: EmbedderProbe
+    kube: KubeClient,
+    settings: OperatorSettings,
+    pool: ClientPool,
+    probe: EmbedderProbe,
+    prober: EndpointProber,
 ) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     # The same credentials as our own client (kubernetes_asyncio): in-cluster service account, else
     # kubeconfig.
     kopf.on.login(registry=registry)(kopf.login_via_async_client)
     wiring = Wiring(registry, kube, settings, PassGate(settings.max_concurrent_reconciles))
+    route_sync = RouteSync(kube, refresh_seconds=settings.resync_seconds)
     vectorstore.setup(wiring, pool)
     vectorcollection.setup(wiring, pool)
-    embeddingmodel.setup(wiring, kube, probe)
-    externalendpoint.setup(wiring)
+    embeddingmodel.setup(wiring, kube, probe, route_sync)
+    externalendpoint.setup(wiring, prober, route_sync)
+    routes.setup(wiring, route_sync)
     return registry

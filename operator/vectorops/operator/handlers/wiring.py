@@ -47,8 +47,9 @@ def post_events(body: kopf.Body, events: list[EventNote]) -> None:
         (kopf.warn if e.type == "Warning" else kopf.info)(body, reason=e.reason, message=e.message[:1024])
 
 
-def context(body: kopf.Body, kube: KubeReader) -> Context:
+def context(body: kopf.Body, kube: KubeReader, kwargs: Mapping[str, Any] | None = None) -> Context:
     meta = body.get("metadata", {})
+    indexes = {k: v for k, v in (kwargs or {}).items() if isinstance(v, kopf.Index)}
     return Context(
         name=str(meta.get("name", "")),
         namespace=str(meta.get("namespace") or ""),
@@ -59,6 +60,7 @@ def context(body: kopf.Body, kube: KubeReader) -> Context:
         kube=kube,
         now=datetime.now(UTC),
         annotations=dict(meta.get("annotations") or {}),
+        indexes=indexes,
     )
 
 
@@ -88,9 +90,9 @@ Handler = Callable[..., Awaitable[None]]
 def make_handlers(gate: PassGate, kube: KubeReader, reconcile: ReconcileFn) -> tuple[Handler, Handler]:
     """The change handler and the resync handler of one kind, both passing through the gate."""
 
-    async def handler(body: kopf.Body, patch: kopf.Patch, logger: Logger, **_: Any) -> None:
+    async def handler(body: kopf.Body, patch: kopf.Patch, logger: Logger, **kwargs: Any) -> None:
         async with gate.hold(str(body.metadata.uid)):
-            ctx = context(body, kube)
+            ctx = context(body, kube, kwargs)
             result = await run_pass(reconcile, ctx)
         write_status(patch, ctx.status, result)
         events = list(result.events)
@@ -116,10 +118,11 @@ def make_handlers(gate: PassGate, kube: KubeReader, reconcile: ReconcileFn) -> t
     return handler, resync_handler
 
 
-def register(wiring: Wiring, kind: KindInfo, reconcile: ReconcileFn) -> None:
-    """Run `reconcile` on create/update/resume and every resync interval; patch only what changed."""
+def register(wiring: Wiring, kind: KindInfo, reconcile: ReconcileFn, interval: float | None = None) -> None:
+    """Run `reconcile` on create/update/resume and every resync interval (or `interval`, for kinds whose
+    passes decide themselves what is due, like probes); patch only what changed."""
     handler, resync_handler = make_handlers(wiring.gate, wiring.kube, reconcile)
-    resync = wiring.settings.resync_seconds
+    resync = min(interval, wiring.settings.resync_seconds) if interval else wiring.settings.resync_seconds
 
     resource = (GROUP, VERSION, kind.plural)
     hid = f"reconcile-{kind.singular}"

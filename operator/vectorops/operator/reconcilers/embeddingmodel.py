@@ -28,8 +28,10 @@ from vectorops.operator.builders.embedder_workload import (
     workload_name,
 )
 from vectorops.operator.builders.references import Reference, RefKind, embeddingmodel_references
+from vectorops.operator.builders.routes import Contribution, embeddingmodel_offer, source_of
 from vectorops.operator.reconcilers.outcome import Context, EventNote, Outcome, outcome
 from vectorops.operator.reconcilers.references import resolve
+from vectorops.operator.reconcilers.routes import RouteSync, routed_condition
 from vectorops.operator.status.conditions import ConditionUpdate
 from vectorops.operator.status.readiness import Problem, references_condition
 
@@ -70,6 +72,7 @@ class EmbedderReconciler:
     probe: EmbedderProbe
     image: str
     default_store: str | None
+    routes: RouteSync | None = None
 
     async def _redis_secret(
         self, ctx: Context, spec: EmbeddingModelSpec
@@ -203,6 +206,7 @@ class EmbedderReconciler:
                 f"{spec.dimension}: correct spec.dimension (collections bound to this model take the served "
                 "dimension)",
             )
+        routed = await self._route(ctx, spec, rollout.status is ConditionStatus.TRUE, dimension)
         status = applied.get("status") or {}
         extra = {
             "replicas": int((applied.get("spec") or {}).get("replicas", status.get("replicas") or 0)),
@@ -211,7 +215,26 @@ class EmbedderReconciler:
             "dimension": dimension,
             "modelIdentity": identity,
         }
-        return outcome(ctx, [references_condition([]), monitoring, rollout], extra, events)
+        return outcome(ctx, [references_condition([]), monitoring, routed, rollout], extra, events)
+
+    async def _route(
+        self, ctx: Context, spec: EmbeddingModelSpec, ready: bool, dimension: int | None
+    ) -> ConditionUpdate:
+        """Offer the model to the namespace's route table once it serves; the Routed condition says how
+        that went (it does not change Ready: the embedder serves either way)."""
+        if self.routes is None:
+            return ConditionUpdate(
+                ConditionType.ROUTED.value, ConditionStatus.UNKNOWN, "NoRouteTable", "not compiled"
+            )
+        source = source_of(EMBEDDING_MODEL.kind, ctx.name)
+        own = (
+            embeddingmodel_offer(ctx.name, ctx.namespace, spec, dimension)
+            if ready
+            else Contribution(source, ())
+        )
+        verdict, table = await self.routes.sync(ctx.namespace, ctx.indexes, own)
+        version = table.version() if table else None
+        return routed_condition(verdict, bool(own.offers or own.unroutable), version, "not Ready")
 
 
 def _version(obj: Manifest) -> object:

@@ -24,6 +24,8 @@ class Context:
     kube: KubeReader
     now: datetime
     annotations: Mapping[str, str] = field(default_factory=dict)
+    indexes: Mapping[str, Any] = field(default_factory=dict)
+    """kopf's in-memory indexes (by index id), e.g. the route sources of every namespace."""
 
 
 @dataclass(frozen=True)
