@@ -13,12 +13,13 @@ all: test
 UV_VERSION := 0.13.9
 
 # Exactly the versions in uv.lock (the ones the tests passed with); uv itself is pinned too.
-# --inexact: uv lives in the same venv and must not remove itself.
+# --inexact: uv lives in the same venv and must not remove itself. --compile-bytecode: this machine sets
+# PYTHONDONTWRITEBYTECODE, so without it every test process would recompile torch and transformers.
 $(STAMP): pyproject.toml uv.lock devtools/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip --version >/dev/null 2>&1 || $(BIN)/python -m ensurepip -q
 	$(BIN)/uv --version 2>/dev/null | grep -q ' $(UV_VERSION)' || $(BIN)/python -m pip install -q "uv==$(UV_VERSION)"
-	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync -q --frozen --inexact --all-extras --python $(BIN)/python
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync -q --frozen --inexact --all-extras --compile-bytecode --python $(BIN)/python
 	touch $(STAMP)
 
 # Refresh uv.lock after changing dependencies in pyproject.toml (then commit it).

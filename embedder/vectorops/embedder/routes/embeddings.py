@@ -8,13 +8,13 @@ import time
 from typing import Any
 
 import numpy as np
-import orjson
 from aiohttp import web
 
 from vectorops.embedder.batching import BatcherFailed, QueueFull
-from vectorops.embedder.routes.errors import error
 from vectorops.embedder.routes.keys import RUNTIME, SETTINGS
 from vectorops.embedder.service import InputTooLarge
+from vectorops.serving.errors import error
+from vectorops.serving.responses import json_response
 
 log = logging.getLogger("vectorops.embedder")
 
@@ -61,12 +61,6 @@ def _render(vector: np.ndarray, fmt: str) -> Any:
     if fmt == "base64":
         return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode()
     return np.ascontiguousarray(vector, dtype=np.float32)  # orjson writes float32 arrays natively
-
-
-def _dumps(body: Any) -> str:
-    # orjson renders numpy arrays directly and several times faster than json + tolist(); the
-    # event loop serialises every response, so this is throughput at high concurrency.
-    return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
 async def embeddings(request: web.Request) -> web.Response:
@@ -116,7 +110,7 @@ async def _embeddings(request: web.Request) -> web.Response:
     data = [{"object": "embedding", "index": i, "embedding": _render(v, fmt)} for i, v in enumerate(vectors)]
     usage = {"prompt_tokens": result.prompt_tokens, "total_tokens": result.prompt_tokens}
     body = {"object": "list", "data": data, "model": settings.name, "usage": usage}
-    return web.json_response(body, dumps=_dumps)
+    return json_response(body)
 
 
 async def models(request: web.Request) -> web.Response:

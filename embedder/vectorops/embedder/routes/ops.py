@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from vectorops.embedder.routes.keys import RUNTIME
+from vectorops.serving.responses import metrics_response
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -22,8 +22,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    body = generate_latest(request.app[RUNTIME].metrics.registry)
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+    return metrics_response(request.app[RUNTIME].metrics.registry)
 
 
 async def cache_stats(request: web.Request) -> web.Response:
