@@ -59,3 +59,31 @@ def embedder_process(
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def gateway_process(kubeconfig: Path, namespace: str, log: Path, **settings: str) -> Iterator[str]:
+    """A real `vectorops gateway` process for `namespace` on a free loopback port, answering /healthz
+    when the block starts (/readyz once it has read a route table). `settings`: VECTOROPS_GATEWAY_*."""
+    from vectorops.devtools.controlplane import free_port
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(kubeconfig),
+        "VECTOROPS_GATEWAY_NAMESPACE": namespace,
+        "VECTOROPS_GATEWAY_HOST": "127.0.0.1",
+        "VECTOROPS_GATEWAY_PORT": str(port),
+        **{f"VECTOROPS_GATEWAY_{k}": v for k, v in settings.items()},
+    }
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vectorops.cli", "gateway"], env=env, stdout=out, stderr=out
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_ok(f"{url}/healthz", proc, log, 60, "gateway")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -1,4 +1,4 @@
-"""The `vectorops` command: operator, embedder, crds. (Development tools: `vectorops-dev`.)"""
+"""The `vectorops` command: operator, embedder, gateway, crds. (Development tools: `vectorops-dev`.)"""
 
 from __future__ import annotations
 
@@ -65,6 +65,15 @@ def _embedder(args: argparse.Namespace) -> int:
     return 0
 
 
+def _gateway(args: argparse.Namespace) -> int:
+    from vectorops.gateway.app import serve
+    from vectorops.gateway.settings import GatewaySettings
+
+    overrides = {k: v for k, v in vars(args).items() if k in GatewaySettings.model_fields and v is not None}
+    serve(GatewaySettings(**overrides))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vectorops", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -90,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host")
     p.add_argument("--port", type=int)
     p.set_defaults(func=_embedder)
+
+    p = sub.add_parser("gateway", help="serve a namespace's models (settings: VECTOROPS_GATEWAY_* env vars)")
+    p.add_argument("--namespace", help="the namespace whose route table, Secrets and keys to serve")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.set_defaults(func=_gateway)
 
     return parser
 

@@ -1,0 +1,106 @@
+"""The gateway's Prometheus metrics, on a registry of its own. Label values are bounded: routes come from
+the table (a model name not in it is counted as "unknown"), backends are the table's, outcomes are
+"ok", "error" or an HTTP status."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+LATENCY_BUCKETS = (
+    0.0002,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+)
+BREAKER_STATES = ("closed", "half_open", "open")
+
+
+class _BreakerCollector(Collector):
+    """Breaker states read at scrape time, so the gauge is never stale."""
+
+    def __init__(self, states: Callable[[], Iterable[tuple[str, str]]]) -> None:
+        self._states = states
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "vectorops_gateway_breaker_state",
+            "1 for the state each backend's breaker is in",
+            labels=["backend", "state"],
+        )
+        for backend, state in self._states():
+            for candidate in BREAKER_STATES:
+                family.add_metric([backend, candidate], 1.0 if candidate == state else 0.0)
+        yield family
+
+
+@dataclass
+class GatewayMetrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.requests = Counter(
+            "vectorops_gateway_requests_total",
+            "Requests by route, API and HTTP status",
+            ["route", "api", "status"],
+            registry=r,
+        )
+        self.request_seconds = Histogram(
+            "vectorops_gateway_request_duration_seconds",
+            "Whole request latency",
+            ["route", "api"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.overhead_seconds = Histogram(
+            "vectorops_gateway_overhead_seconds",
+            "Time the gateway adds: the whole request minus the time spent waiting on backends",
+            ["api"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.upstream_requests = Counter(
+            "vectorops_gateway_upstream_requests_total",
+            "Calls to backends by outcome",
+            ["route", "backend", "outcome"],
+            registry=r,
+        )
+        self.upstream_seconds = Histogram(
+            "vectorops_gateway_upstream_duration_seconds",
+            "Latency of calls to backends",
+            ["route", "backend"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.retries = Counter(
+            "vectorops_gateway_retries_total", "Retries on the same backend", ["route", "backend"], registry=r
+        )
+        self.failovers = Counter(
+            "vectorops_gateway_failovers_total", "Moves to the next backend", ["route"], registry=r
+        )
+        self.routes = Gauge("vectorops_gateway_routes", "Routes in the table being served", registry=r)
+        self.table_errors = Counter(
+            "vectorops_gateway_route_table_errors_total",
+            "Route tables that could not be read (the last good one kept serving)",
+            registry=r,
+        )
+
+    def watch_breakers(self, states: Callable[[], Iterable[tuple[str, str]]]) -> None:
+        self.registry.register(_BreakerCollector(states))

@@ -1,0 +1,252 @@
+"""Where snapshots come from: the namespace's route ConfigMap and Secrets, watched through the apiserver
+(changes are served within about a second, without a restart, and requests in flight keep the snapshot
+they started with), or a fixed snapshot (tests).
+
+Only what is needed is kept in memory: the values of Secrets the table references (provider keys) and
+of Secrets labelled vectorops.io/gateway-key=true (client API keys). A table that cannot be read is
+logged and counted, and the last good one keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import os
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from kubernetes_asyncio import client as k8s
+from kubernetes_asyncio import config as k8s_config
+from kubernetes_asyncio import watch
+from kubernetes_asyncio.client.exceptions import ApiException
+from pydantic import ValidationError
+
+from vectorops.gateway.metrics import GatewayMetrics
+from vectorops.gateway.snapshot import Grant, Role, Snapshot
+from vectorops.routing.table import ROUTES_CONFIGMAP, ROUTES_KEY, RouteTable
+
+log = logging.getLogger("vectorops.gateway")
+KEY_LABEL = "vectorops.io/gateway-key"
+
+
+class SnapshotSource(Protocol):
+    def current(self) -> Snapshot | None: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class StaticSource:
+    """A fixed snapshot, replaceable by the test that owns it."""
+
+    def __init__(self, snapshot: Snapshot | None) -> None:
+        self.snapshot = snapshot
+
+    def current(self) -> Snapshot | None:
+        return self.snapshot
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+
+def parse_grant(name: str, data: Mapping[str, str]) -> tuple[str, Grant] | None:
+    """A client key from its Secret's (decoded) data: key, role, models, requestsPerMinute,
+    tokensPerMinute. None when the Secret holds no key or an unknown role (logged, by name only)."""
+    key = (data.get("key") or "").strip()
+    if not key:
+        log.warning("API key Secret %s has no `key`: ignored", name)
+        return None
+    try:
+        role = Role((data.get("role") or "user").strip())
+    except ValueError:
+        log.warning("API key Secret %s has an unknown role: ignored (admin, user or readonly)", name)
+        return None
+    listed = [m.strip() for m in (data.get("models") or "*").split(",") if m.strip()]
+    models = None if "*" in listed else frozenset(listed)
+
+    def limit(field: str) -> int | None:
+        raw = (data.get(field) or "").strip()
+        return int(raw) if raw.isdigit() and int(raw) > 0 else None
+
+    return key, Grant(name, role, models, limit("requestsPerMinute"), limit("tokensPerMinute"))
+
+
+def _decode(secret: Any) -> dict[str, str]:
+    return {k: base64.b64decode(v).decode(errors="replace") for k, v in (secret.data or {}).items()}
+
+
+class KubeSource:
+    """Watches the route ConfigMap and the namespace's Secrets; rebuilds the snapshot on every change."""
+
+    def __init__(
+        self, namespace: str, metrics: GatewayMetrics, on_change: Callable[[], None] | None = None
+    ) -> None:
+        self.namespace, self.metrics, self.on_change = namespace, metrics, on_change
+        self._snapshot: Snapshot | None = None
+        self._table: RouteTable | None = None
+        self._secrets: dict[str, dict[str, str]] = {}  # only those the table or the key label name
+        self._keys: dict[str, dict[str, str]] = {}
+        self._api: k8s.ApiClient | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._core: k8s.CoreV1Api | None = None
+
+    def current(self) -> Snapshot | None:
+        return self._snapshot
+
+    async def start(self) -> None:
+        logging.getLogger("kubernetes_asyncio.client.rest").setLevel(logging.INFO)  # it logs bodies at DEBUG
+        configuration = k8s.Configuration()
+        try:
+            k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        except k8s_config.ConfigException:
+            await k8s_config.load_kube_config(
+                config_file=os.environ.get("KUBECONFIG"), client_configuration=configuration
+            )
+        self._api = k8s.ApiClient(configuration=configuration)
+        core = self._core = k8s.CoreV1Api(self._api)
+        self._tasks = [
+            asyncio.create_task(
+                self._follow(
+                    core.list_namespaced_config_map,
+                    {"field_selector": f"metadata.name={ROUTES_CONFIGMAP}"},
+                    self._on_configmap,
+                ),
+                name="watch-routes",
+            ),
+            asyncio.create_task(
+                self._follow(
+                    core.list_namespaced_secret, {"label_selector": f"{KEY_LABEL}=true"}, self._on_key
+                ),
+                name="watch-keys",
+            ),
+            asyncio.create_task(
+                self._follow(core.list_namespaced_secret, {}, self._on_secret), name="watch-secrets"
+            ),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._api is not None:
+            await self._api.close()
+
+    async def _follow(
+        self,
+        list_fn: Callable[..., Any],
+        selectors: dict[str, str],
+        handle: Callable[[str, Any], None],
+    ) -> None:
+        """List, then watch from that list's version; list again after an expired watch or an error."""
+        delay = 0.5
+        while True:
+            try:
+                listed = await list_fn(self.namespace, **selectors)
+                handle("SYNC", listed.items)
+                version = listed.metadata.resource_version
+                delay = 0.5
+                stream = watch.Watch().stream(
+                    list_fn, self.namespace, resource_version=version, timeout_seconds=300, **selectors
+                )
+                async for event in stream:
+                    handle(event["type"], event["object"])
+            except asyncio.CancelledError:
+                raise
+            except ApiException as e:
+                if e.status != 410:  # 410 Gone: the version expired, list again at once
+                    log.warning(
+                        "watching %s failed (%s): retrying in %.1f s", list_fn.__name__, e.status, delay
+                    )
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 30.0)
+            except Exception as e:  # connection loss, apiserver restarts: keep serving the last snapshot
+                log.warning(
+                    "watching %s failed (%s): retrying in %.1f s", list_fn.__name__, type(e).__name__, delay
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+    def _on_configmap(self, kind: str, obj: Any) -> None:
+        items = obj if kind == "SYNC" else [obj]
+        if kind == "DELETED" or (kind == "SYNC" and not items):
+            return  # no table (yet): keep serving the last one
+        raw = ((items[-1].data or {}) if items else {}).get(ROUTES_KEY)
+        try:
+            table = RouteTable.model_validate_json(raw or "")
+        except ValidationError as e:
+            self.metrics.table_errors.inc()
+            log.error(
+                "route table %s/%s is unreadable (the last good one keeps serving): %s",
+                self.namespace,
+                ROUTES_CONFIGMAP,
+                e.errors()[0]["msg"],
+            )
+            return
+        if table.namespace != self.namespace:
+            self.metrics.table_errors.inc()
+            log.error("route table of namespace %s found in %s: ignored", table.namespace, self.namespace)
+            return
+        self._table = table
+        missing = self._referenced() - set(self._secrets)
+        if missing:  # the watch only keeps Secrets already named: read the new ones now
+            self._tasks.append(asyncio.create_task(self._fetch(sorted(missing)), name="fetch-secrets"))
+        self._rebuild()
+
+    async def _fetch(self, names: list[str]) -> None:
+        assert self._core is not None
+        for name in names:
+            try:
+                secret = await self._core.read_namespaced_secret(name, self.namespace)
+            except ApiException as e:
+                log.warning("Secret %s/%s named by the route table: %s", self.namespace, name, e.status)
+                continue
+            self._secrets[name] = _decode(secret)
+        self._rebuild()
+
+    def _referenced(self) -> set[str]:
+        if self._table is None:
+            return set()
+        return {b.credential.secret for r in self._table.routes for b in r.backends if b.credential}
+
+    def _on_secret(self, kind: str, obj: Any) -> None:
+        wanted = self._referenced()
+        items = obj if kind == "SYNC" else [obj]
+        if kind == "SYNC":
+            self._secrets = {}
+        for secret in items:
+            name = secret.metadata.name
+            if kind == "DELETED":
+                self._secrets.pop(name, None)
+            elif name in wanted:
+                self._secrets[name] = _decode(secret)
+        self._rebuild()
+
+    def _on_key(self, kind: str, obj: Any) -> None:
+        items = obj if kind == "SYNC" else [obj]
+        if kind == "SYNC":
+            self._keys = {}
+        for secret in items:
+            if kind == "DELETED":
+                self._keys.pop(secret.metadata.name, None)
+            else:
+                self._keys[secret.metadata.name] = _decode(secret)
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        if self._table is None:
+            return
+        credentials = {
+            (name, key): value for name, data in self._secrets.items() for key, value in data.items()
+        }
+        grants = dict(
+            g for name, data in sorted(self._keys.items()) if (g := parse_grant(name, data)) is not None
+        )
+        self._snapshot = Snapshot(self._table, credentials, grants)
+        self.metrics.routes.set(len(self._table.routes))
+        if self.on_change is not None:
+            self.on_change()
