@@ -4,6 +4,7 @@ breakers, splitting, streaming."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -295,3 +296,47 @@ async def test_no_key_reaches_logs_or_metrics(
         exposition = await r.text()
     for key in (*ALL_KEYS, "vk-wrong-key-123"):
         assert key not in caplog.text and key not in exposition
+
+
+async def test_the_primary_killed_under_load_loses_no_request_and_comes_back(
+    gateway, primary: FakeProvider, backup: FakeProvider
+) -> None:
+    url, source, _ = gateway
+    quick = Policy(
+        max_attempts=2, initial_backoff_s=0.0, max_backoff_s=0.01, failure_threshold=2, open_seconds=0.5
+    )
+    source.snapshot = snapshot(primary, backup, policy=quick)
+    c = client(url)
+    failures: list[str] = []
+
+    async def one(i: int) -> None:
+        try:
+            await c.embeddings.create(model="e5", input=f"text {i}")
+        except openai.APIError as e:
+            failures.append(str(e))
+
+    await asyncio.gather(*(one(i) for i in range(40)))
+    primary.down()  # connections refused from now on
+    try:
+        await asyncio.gather(*(one(i) for i in range(40, 120)))
+    finally:
+        primary.up()
+    assert failures == []  # every request the policy retries or fails over was answered
+    reader = {"Authorization": f"Bearer {READER_KEY}"}
+
+    async def breaker() -> str:
+        async with aiohttp.ClientSession() as http, http.get(f"{url}/external/status", headers=reader) as r:
+            status = await r.json()
+        return next(
+            b["breaker"]["state"]
+            for b in status["backends"]
+            if b["backend"] == "ExternalModelEndpoint/primary:e5-up" and b["model"] == "e5"
+        )
+
+    assert await breaker() == "open"
+    await asyncio.sleep(0.6)  # the open time passes: the next request is a trial, and it succeeds
+    before = primary.count("/v1/embeddings")
+    for i in range(5):
+        await one(i)
+    assert failures == [] and primary.count("/v1/embeddings") > before
+    assert await breaker() == "closed"
