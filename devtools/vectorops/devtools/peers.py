@@ -116,8 +116,17 @@ def ensure_infinity_venv() -> Path:
     """The Infinity virtualenv, created with uv on first use (and again if that install did not
     finish or the requirements changed). Several processes may call this at once: a lock serialises
     them. Raises PeerUnavailable when it must install but no package index answers."""
-    venv = _cache_dir() / "peers" / f"infinity-{INFINITY_VERSION}"
-    stamp = "\n".join((*_INSTALL_OPTIONS, *INFINITY_REQUIREMENTS))
+    return ensure_peer_venv(f"infinity-{INFINITY_VERSION}", INFINITY_REQUIREMENTS, _INSTALL_OPTIONS)
+
+
+def ensure_peer_venv(name: str, requirements: Sequence[str], install_options: Sequence[str]) -> Path:
+    """`<cache>/peers/<name>`: a virtualenv of our base Python with `requirements` installed by
+    `uv pip install <install_options> <requirements>`, created on first use and again if that install did
+    not finish or the requirements or options changed (a marker written last records both). Several
+    processes may call this at once: a lock serialises them. Raises PeerUnavailable when it must install
+    but no package index answers, PeerError when the install fails otherwise."""
+    venv = _cache_dir() / "peers" / name
+    stamp = "\n".join((*install_options, *requirements))
     marker = venv / _MARKER
     venv.parent.mkdir(parents=True, exist_ok=True)
     with open(venv.parent / f"{venv.name}.lock", "w") as lock:
@@ -129,7 +138,7 @@ def ensure_infinity_venv() -> Path:
         python = venv / "bin" / "python"
         # The venv takes our interpreter's base Python (3.11).
         create = [uv, "venv", "--quiet", "--python", sys.executable, str(venv)]
-        install = [uv, "pip", "install", "--python", str(python), *_INSTALL_OPTIONS, *INFINITY_REQUIREMENTS]
+        install = [uv, "pip", "install", "--python", str(python), *install_options, *requirements]
         for step in (create, install):
             done = subprocess.run(step, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             if done.returncode != 0:
