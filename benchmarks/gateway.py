@@ -18,10 +18,12 @@ snapshot (a Grant without limits), to LiteLLM its fixed master key, directly the
 
 Each request is one short text (`input` a string, vectors as floats). At 1 and 64 concurrent clients
 (one aiohttp session per run, keep-alive connections opened by an untimed warm-up, the same client code
-for every target), a fixed number of requests per run; rounds alternate the targets (the order rotates
-each round) because this machine's speed drifts. Each figure is its best round (lowest p50, lowest p99,
-highest requests/s); overhead = target - direct, of the best rounds, and also the median over rounds of
-the same round's difference. CPU per request of each process comes from /proc over the timed runs.
+for every target, aiohttp's default headers: `Accept-Encoding: gzip, deflate`, as the openai SDK sends,
+which LiteLLM answers gzipped and our gateway plainly), a fixed number of requests per run; rounds
+alternate the targets (the order rotates each round) because this machine's speed drifts. Each figure
+is its best round (lowest p50, lowest p99, highest requests/s); overhead = target - direct, of the best
+rounds, and also the median over rounds of the same round's difference. CPU per request of each
+process comes from /proc over the timed runs.
 
 Then the gateway is profiled with cProfile (stdlib) for one more 1-client run (switched on and off by
 signals, so the warm-up is not in it), and the top costs are printed.
@@ -31,7 +33,8 @@ signals, so the warm-up is not in it), and the top costs are printed.
 
 The last line is one JSON object. Unsuffixed figures are at 1 client, `_64` ones at 64 clients.
 Client, backend and proxy share this machine's cores, so requests/s at 64 clients is bounded by the sum
-of their CPU per request; the CPU figures say how much of it each process takes.
+of their CPU per request; the CPU figures say how much of it each process takes. Run it on a quiet
+machine: it measures how busy the CPUs were before it started and warns when they were.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ import math
 import os
 import platform
 import pstats
+import shutil
 import signal
 import statistics
 import subprocess
@@ -204,6 +208,19 @@ def start_role(role: str, work: Path, spec: dict[str, Any] | None = None) -> Ser
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def machine_busy(seconds: float = 2.0) -> float:
+    """The share of all CPUs busy over `seconds` (from /proc/stat): other load skews every figure."""
+
+    def sample() -> tuple[int, int]:
+        values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+        return sum(values), values[3] + values[4]  # total, idle + iowait
+
+    total0, idle0 = sample()
+    time.sleep(seconds)
+    total1, idle1 = sample()
+    return 1 - (idle1 - idle0) / max(1, total1 - total0)
 
 
 def own_cpu_seconds() -> float:
@@ -371,6 +388,7 @@ def _area(file: str, func: str) -> str:
             ("orjson", "JSON (orjson)"),
             ("json", "JSON (orjson)"),
             ("_asyncio", "asyncio (event loop, tasks, futures)"),
+            ("_contextvars", "asyncio (event loop, tasks, futures)"),
         ):
             if needle in func:
                 return area
@@ -429,6 +447,7 @@ def profile_report(path: Path, requests: int, wall: float) -> dict[str, Any]:
     top = sorted((r for r in rows if not _area(r[0][0], r[0][2]).startswith("idle")), key=lambda r: -r[2])[
         :15
     ]
+    print("\n  (calls/req: a coroutine counts one call per resumption)")
     print(f"\n  {'top functions by own time':<78}{'calls/req':>10}{'us/req':>8}{'% busy':>8}")
     for (file, line, func), nc, tt, _ in top:
         name = _name(file, line, func)[:78]
@@ -476,14 +495,10 @@ class Results:
         return statistics.median(r.cpu_us(process) for r in self.runs[(target, clients)])
 
 
-def litellm_proxy(work: Path, backend_root: str, auth: str) -> Any:
+def ensure_litellm() -> None:
+    """LiteLLM's venv, installed now if it is not yet (before anything starts), or a clear exit."""
     from vectorops.devtools.peers import PeerError, PeerUnavailable
-    from vectorops.devtools.peers_litellm import (
-        LITELLM_VERSION,
-        LiteLLMProxy,
-        LiteLLMRoute,
-        ensure_litellm_venv,
-    )
+    from vectorops.devtools.peers_litellm import LITELLM_VERSION, ensure_litellm_venv
 
     started = time.monotonic()
     try:
@@ -496,6 +511,11 @@ def litellm_proxy(work: Path, backend_root: str, auth: str) -> Any:
     except PeerError as e:
         sys.exit(f"LiteLLM {LITELLM_VERSION} could not be installed:\n{e}\nRun with --no-litellm to skip it.")
     print(f"LiteLLM {LITELLM_VERSION}: venv {venv} ready in {time.monotonic() - started:.1f} s")
+
+
+def litellm_proxy(work: Path, backend_root: str, auth: str) -> Any:
+    from vectorops.devtools.peers_litellm import LiteLLMProxy, LiteLLMRoute
+
     route = LiteLLMRoute(MODEL, UPSTREAM_MODEL, f"{backend_root}/v1", PROVIDER_KEY)
     return LiteLLMProxy([route], master_key=MASTER_KEY if auth == "key" else None, workdir=work / "litellm")
 
@@ -534,6 +554,7 @@ def main() -> None:
     args.requests_64 = args.requests_64 or (300 if args.quick else 2000)
     work = Path(tempfile.mkdtemp(prefix="vectorops-bench-gateway-"))
     with contextlib.ExitStack() as stack:
+        stack.callback(shutil.rmtree, work, ignore_errors=True)
         bench(args, work, stack)
 
 
@@ -541,6 +562,12 @@ def bench(args: argparse.Namespace, work: Path, stack: contextlib.ExitStack) -> 
     import aiohttp as aiohttp_module
 
     litellm = None
+    if not args.no_litellm:
+        ensure_litellm()
+    busy_start = machine_busy()
+    print(f"before the start, {busy_start:.0%} of the {os.cpu_count()} CPUs were busy (other processes)")
+    if busy_start > 0.15:
+        print("WARNING: the machine is not quiet: every figure below is skewed by that load")
     backend = start_role("backend", work)
     stack.callback(backend.stop)
     if not args.no_litellm:
@@ -620,9 +647,13 @@ def bench(args: argparse.Namespace, work: Path, stack: contextlib.ExitStack) -> 
         deadline = time.monotonic() + 30
         while not profile.exists() and time.monotonic() < deadline:
             time.sleep(0.1)
-        profile_out = profile_report(profile, run.requests, run.seconds)
+        if profile.exists():
+            profile_out = profile_report(profile, run.requests, run.seconds)
+        else:
+            print(f"WARNING: the gateway wrote no profile:\n{tail(gateway.log)}")
 
-    print_table(results, names)
+    self_means = {c: statistics.median(v) for c, v in self_overhead.items()}
+    print_table(results, names, self_means)
     for clients in CLIENTS:
         sfx = "" if clients == 1 else f"_{clients}"
         for name in names:
@@ -645,7 +676,7 @@ def bench(args: argparse.Namespace, work: Path, stack: contextlib.ExitStack) -> 
             out[f"{name}_cpu_us_per_request{sfx}"] = round(results.cpu(name, clients, "proxy"), 1)
         out[f"backend_cpu_us_per_request{sfx}"] = round(results.cpu("direct", clients, "backend"), 1)
         out[f"client_cpu_us_per_request{sfx}"] = round(results.cpu("direct", clients, "client"), 1)
-        out[f"gateway_self_overhead_mean_ms{sfx}"] = round(statistics.median(self_overhead[clients]), 3)
+        out[f"gateway_self_overhead_mean_ms{sfx}"] = round(self_means[clients], 3)
     out["gateway_overhead_p50_ms_64"] = out["overhead_p50_ms_64"]
     out["gateway_overhead_p99_ms_64"] = out["overhead_p99_ms_64"]
     out["target_overhead_p50_under_1ms"] = out["overhead_p50_ms"] < 1.0
@@ -657,6 +688,8 @@ def bench(args: argparse.Namespace, work: Path, stack: contextlib.ExitStack) -> 
         out["litellm_version"] = LITELLM_VERSION
     else:
         out["litellm"] = "skipped"
+        for key in ("litellm_p50_ms", "litellm_overhead_p50_ms", "litellm_overhead_p99_ms", "litellm_rps_64"):
+            out[key] = None
     out |= profile_out
     out["auth"] = args.auth
     out["rounds"] = args.rounds
@@ -665,41 +698,41 @@ def bench(args: argparse.Namespace, work: Path, stack: contextlib.ExitStack) -> 
     out["aiohttp_version"] = aiohttp_module.__version__
     out["python"] = platform.python_version()
     out["cpus"] = os.cpu_count()
+    out["machine_busy_before"] = round(busy_start, 3)
     print(json.dumps(out))
 
 
-def print_table(results: Results, names: list[str]) -> None:
+def print_table(results: Results, names: list[str], self_overhead: dict[int, float]) -> None:
     print(
-        "\nBest round per figure (p50/p99 lowest, req/s highest); +p50/+p99 = overhead over direct of those;"
-        "\n'med' = median over rounds of the same round's difference; CPU = us per request of each"
-        " process (u = microseconds, median over rounds)."
+        "\nBest round per figure (p50 and p99 the lowest, req/s the highest of the rounds); +p50/+p99: those"
+        "\nminus direct's; +p50 med: the median over rounds of the same round's difference; req/s ratio: the"
+        "\nmedian over rounds of target/direct; CPU: microseconds of CPU per request in each process (median"
+        "\nover rounds; 'proxy' is the gateway's or LiteLLM's process)."
     )
     for clients in CLIENTS:
         print(f"\n{clients} client{'s' if clients > 1 else ''}")
         print(
-            f"  {'target':<9}{'p50 ms':>8}{'p99 ms':>8}{'req/s':>9}{'+p50':>8}{'+p99':>8}{'+p50 med':>10}"
-            f"{'req/s vs direct':>17}{'proxy CPU':>11}{'backend':>9}{'client':>8}"
+            f"  {'target':<9}{'p50 ms':>10}{'p99 ms':>10}{'req/s':>8}{'+p50 ms':>10}{'+p99 ms':>10}"
+            f"{'+p50 med':>10}{'req/s ratio':>12}  {'CPU us/req: proxy':>17}{'backend':>8}{'client':>7}"
         )
         for name in names:
             p50, p99 = results.best(name, clients, "p50"), results.best(name, clients, "p99")
             rps = results.best(name, clients, "rps")
-            cpu_backend, cpu_client = (
-                results.cpu(name, clients, "backend"),
-                results.cpu(name, clients, "client"),
-            )
+            backend, client = results.cpu(name, clients, "backend"), results.cpu(name, clients, "client")
             if name == "direct":
-                extra = f"{'':>8}{'':>8}{'':>10}{'':>17}{'':>11}"
+                extra = f"{'':>10}{'':>10}{'':>10}{'':>12}  {'-':>17}"
             else:
                 d50, d99 = results.best("direct", clients, "p50"), results.best("direct", clients, "p99")
                 med = results.median_round(name, clients, "p50", "diff")
                 ratio = results.median_round(name, clients, "rps", "ratio")
-                extra = (
-                    f"{p50 - d50:>8.3f}{p99 - d99:>8.3f}{med:>10.3f}{ratio:>16.2f}x"
-                    f"{results.cpu(name, clients, 'proxy'):>10.0f}u"
-                )
-            print(
-                f"  {name:<9}{p50:>8.3f}{p99:>8.3f}{rps:>9.0f}{extra}{cpu_backend:>8.0f}u{cpu_client:>7.0f}u"
-            )
+                proxy = results.cpu(name, clients, "proxy")
+                extra = f"{p50 - d50:>10.3f}{p99 - d99:>10.3f}{med:>10.3f}{ratio:>11.2f}x  {proxy:>17.0f}"
+            print(f"  {name:<9}{p50:>10.3f}{p99:>10.3f}{rps:>8.0f}{extra}{backend:>8.0f}{client:>7.0f}")
+    print(
+        "\nThe gateway's own vectorops_gateway_overhead_seconds (its handler's time outside the upstream"
+        " call; not aiohttp's parsing, writing or upstream client): mean "
+        + ", ".join(f"{v:.3f} ms at {c} client{'s' if c > 1 else ''}" for c, v in self_overhead.items())
+    )
 
 
 if __name__ == "__main__":
