@@ -208,10 +208,10 @@ class Handlers:
 
     def _count(self, api: str, route: str, status: int, started: float, upstream_s: float = 0.0) -> None:
         m, total = self.rt.metrics, time.perf_counter() - started
-        m.requests.labels(route, api, str(status)).inc()
-        m.request_seconds.labels(route, api).observe(total)
+        m.child(m.requests, route, api, str(status)).inc()
+        m.child(m.request_seconds, route, api).observe(total)
         if upstream_s:
-            m.overhead_seconds.labels(api).observe(max(0.0, total - upstream_s))
+            m.child(m.overhead_seconds, api).observe(max(0.0, total - upstream_s))
 
     async def embeddings(self, request: web.Request) -> web.StreamResponse:
         started, rt, model = time.perf_counter(), self.rt, "unknown"
@@ -227,10 +227,14 @@ class Handlers:
             self._count("embeddings", model, r.response.status, started)
             return r.response
         upstream_started = time.perf_counter()
+        pieces = _pieces(route, inputs)
         try:
-            answers = await asyncio.gather(
-                *(self._embed(route, snapshot, piece, options) for piece in _pieces(route, inputs))
-            )
+            if len(pieces) == 1:  # the common case: no task of its own
+                answers = [await self._embed(route, snapshot, pieces[0], options)]
+            else:
+                answers = list(
+                    await asyncio.gather(*(self._embed(route, snapshot, p, options) for p in pieces))
+                )
         except (UpstreamError, NoBackendLeft) as e:
             response = _upstream_failure(e, route.model)
             self._count("embeddings", model, response.status, started, time.perf_counter() - upstream_started)

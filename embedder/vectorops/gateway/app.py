@@ -57,6 +57,20 @@ def create_app(
     return app
 
 
+def run(app: web.Application, host: str, port: int) -> None:
+    """Serve `app` as `vectorops gateway` does. uvloop: a fifth less CPU per request than asyncio's own
+    loop (benchmarks/gateway.py), and the gateway is all event loop; without the [gateway] extra,
+    asyncio's loop serves as well."""
+    try:
+        import uvloop
+    except ImportError:
+        loop = None
+    else:
+        loop = uvloop.new_event_loop()
+    web.run_app(app, host=host, port=port, access_log=None, print=None, loop=loop)
+
+
 def serve(settings: GatewaySettings) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, access_log=None)
+    log.info("serving on %s:%d", settings.host, settings.port)
+    run(create_app(settings), settings.host, settings.port)

@@ -30,7 +30,7 @@ from vectorops.gateway.resilience import (
 )
 from vectorops.gateway.snapshot import Snapshot
 from vectorops.gateway.upstream import UpstreamError
-from vectorops.routing.table import Backend, Route
+from vectorops.routing.table import Backend, Policy, Route
 
 T = TypeVar("T")
 log = logging.getLogger("vectorops.gateway")
@@ -53,7 +53,7 @@ class Breakers:
     def of(self, backend: Backend) -> CircuitBreaker:
         key, policy = backend_key(backend), backend.policy
         known = self._by_key.get(key)
-        if known is None or known[0] != policy:
+        if known is None or (known[0] is not policy and known[0] != policy):
             breaker = CircuitBreaker(
                 failure_threshold=policy.failure_threshold,
                 open_seconds=policy.open_seconds,
@@ -82,8 +82,11 @@ class Dispatcher:
     metrics: GatewayMetrics
     rng: random.Random = field(default_factory=random.Random)
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    _policies: dict[Policy, RetryPolicy] = field(default_factory=dict)  # policies are frozen, hashable
 
     def order(self, route: Route) -> list[Backend]:
+        if len(route.backends) == 1:  # the common case: nothing to order
+            return list(route.backends)
         return order_backends(
             list(route.backends),
             priority=lambda b: b.priority,
@@ -129,12 +132,7 @@ class Dispatcher:
         attempt: Callable[[Backend, dict[str, str]], Awaitable[T]],
     ) -> T:
         breaker, key = self.breakers.of(backend), backend_key(backend)
-        policy = RetryPolicy(
-            max_attempts=backend.policy.max_attempts,
-            initial_backoff_s=backend.policy.initial_backoff_s,
-            max_backoff_s=backend.policy.max_backoff_s,
-            rng=self.rng,
-        )
+        policy = self._policy(backend)
         number = 1
         while True:
             permit = breaker.acquire()  # None while open: tried anyway, untracked (see the module's rule)
@@ -166,6 +164,16 @@ class Dispatcher:
                 breaker.record_success(permit)
             return result
 
+    def _policy(self, backend: Backend) -> RetryPolicy:
+        policy = self._policies.get(backend.policy)
+        if policy is None:
+            p = backend.policy
+            policy = self._policies[p] = RetryPolicy(
+                p.max_attempts, p.initial_backoff_s, p.max_backoff_s, self.rng
+            )
+        return policy
+
     def _observe(self, route: Route, key: str, started: float, outcome: str) -> None:
-        self.metrics.upstream_requests.labels(route.model, key, outcome).inc()
-        self.metrics.upstream_seconds.labels(route.model, key).observe(time.perf_counter() - started)
+        m = self.metrics
+        m.child(m.upstream_requests, route.model, key, outcome).inc()
+        m.child(m.upstream_seconds, route.model, key).observe(time.perf_counter() - started)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -55,6 +56,7 @@ class GatewayMetrics:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     def __post_init__(self) -> None:
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         r = self.registry
         self.requests = Counter(
             "vectorops_gateway_requests_total",
@@ -101,6 +103,15 @@ class GatewayMetrics:
             "Route tables that could not be read (the last good one kept serving)",
             registry=r,
         )
+
+    def child(self, metric: Any, *labels: str) -> Any:
+        """metric.labels(*labels), remembered: the lookup costs more than the observation (the label
+        sets are bounded, as prometheus_client keeps every child anyway)."""
+        key = (id(metric), labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return found
 
     def watch_breakers(self, states: Callable[[], Iterable[tuple[str, str]]]) -> None:
         self.registry.register(_BreakerCollector(states))

@@ -95,9 +95,7 @@ class Upstream:
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=self._max_connections, enable_cleanup_closed=True)
-            self._session = aiohttp.ClientSession(
-                connector=connector, json_serialize=lambda o: orjson.dumps(o).decode()
-            )
+            self._session = aiohttp.ClientSession(connector=connector)
         return self._session
 
     async def close(self) -> None:
@@ -116,8 +114,9 @@ class Upstream:
     async def _post(self, backend: Backend, path: str, body: dict[str, Any], headers: dict[str, str]) -> Any:
         url = f"{backend.url}{path}"
         try:
+            sent = {**headers, "Content-Type": "application/json"}
             async with self._client().post(
-                url, json=body, headers=headers, timeout=self._timeout(backend)
+                url, data=orjson.dumps(body), headers=sent, timeout=self._timeout(backend)
             ) as r:
                 raw = await r.read()
                 if r.status != 200:
