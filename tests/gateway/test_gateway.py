@@ -324,19 +324,21 @@ async def test_the_primary_killed_under_load_loses_no_request_and_comes_back(
     assert failures == []  # every request the policy retries or fails over was answered
     reader = {"Authorization": f"Bearer {READER_KEY}"}
 
-    async def breaker() -> str:
+    async def breaker() -> dict[str, Any]:
         async with aiohttp.ClientSession() as http, http.get(f"{url}/external/status", headers=reader) as r:
             status = await r.json()
         return next(
-            b["breaker"]["state"]
+            b["breaker"]
             for b in status["backends"]
             if b["backend"] == "ExternalModelEndpoint/primary:e5-up" and b["model"] == "e5"
         )
 
-    assert await breaker() == "open"
+    tripped = await breaker()
+    # It opened (its open time may already have passed, making it half-open: no timing is assumed).
+    assert tripped["trips"] >= 1 and tripped["state"] in ("open", "half_open")
     await asyncio.sleep(0.6)  # the open time passes: the next request is a trial, and it succeeds
     before = primary.count("/v1/embeddings")
     for i in range(5):
         await one(i)
     assert failures == [] and primary.count("/v1/embeddings") > before
-    assert await breaker() == "closed"
+    assert (await breaker())["state"] == "closed"
