@@ -25,11 +25,15 @@ class _Frozen(BaseModel):
 
 
 class Capability(StrEnum):
+    """What a model does."""
+
     EMBEDDINGS = "embeddings"
     CHAT = "chat"
 
 
 class ApiStyle(StrEnum):
+    """Wire protocol of the provider."""
+
     OPENAI = "openai"
     TEI = "tei"
     OLLAMA = "ollama"

@@ -14,7 +14,8 @@ from typing import Any
 
 import aiohttp
 
-from vectorops.operator.api.externalendpoint import ApiStyle, Capability, ExternalModelEndpointSpec
+from vectorops.operator.api.externalendpoint import ExternalModelEndpointSpec
+from vectorops.routing.table import ApiStyle, Capability
 
 CANARY = "vectorops canary: the quick brown fox jumps over the lazy dog"
 

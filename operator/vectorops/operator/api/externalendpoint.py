@@ -10,19 +10,7 @@ from pydantic import ConfigDict, Field
 from vectorops.operator.api.base import CRDModel, Rule, SecretKeyRef, cel
 from vectorops.operator.api.status import StatusBase
 from vectorops.operator.api.vectorstore import HTTP_URL_RULE
-
-
-class ApiStyle(StrEnum):
-    """Wire protocol of the provider."""
-
-    OPENAI = "openai"
-    TEI = "tei"
-    OLLAMA = "ollama"
-
-
-class Capability(StrEnum):
-    EMBEDDINGS = "embeddings"
-    CHAT = "chat"
+from vectorops.routing.table import ApiStyle, Capability  # one definition: the route contract's
 
 
 class AuthType(StrEnum):

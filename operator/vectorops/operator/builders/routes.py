@@ -132,7 +132,7 @@ def endpoint_offer(
     failover, policy, credential = spec.failover, _policy(spec), _credential(spec)
     offers, unroutable = [], []
     for mapping in spec.models:
-        capability = Capability(mapping.capability.value)
+        capability = mapping.capability
         identity = None
         if capability is Capability.EMBEDDINGS:
             dimension = mapping.dimensions or probed_dimensions.get(mapping.name)
@@ -145,7 +145,7 @@ def endpoint_offer(
         backend = Backend(
             source=source,
             url=spec.url.rstrip("/"),
-            api_style=spec.api_style.value,
+            api_style=spec.api_style,
             upstream_model=mapping.upstream_model or mapping.name,
             credential=credential,
             priority=failover.priority if failover else EXTERNAL_PRIORITY,

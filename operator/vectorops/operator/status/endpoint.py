@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from vectorops.operator.api.externalendpoint import Capability, ExternalModelEndpointSpec, ModelMapping
+from vectorops.operator.api.externalendpoint import ExternalModelEndpointSpec, ModelMapping
 from vectorops.operator.status.conditions import format_time
+from vectorops.routing.table import Capability
 
 MIN_COSINE = 0.99
 NORM_TOLERANCE = 0.01
