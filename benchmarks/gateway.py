@@ -133,7 +133,9 @@ def serve_gateway(port: int, spec: dict[str, Any]) -> None:
     )
     keys = {CLIENT_KEY: Grant("bench-client", Role.USER, None)} if spec["auth"] == "keys" else {}
     snapshot = Snapshot(table, {("fake-provider", "token"): PROVIDER_KEY}, keys)
-    settings = GatewaySettings(namespace="bench", auth=spec["auth"], host="127.0.0.1", port=port)
+    settings = GatewaySettings(  # no cache: one text is sent again and again, and the proxy is measured
+        namespace="bench", auth=spec["auth"], host="127.0.0.1", port=port, cache_lru_entries=0
+    )
     app = create_app(settings, StaticSource(snapshot))
     profiler = cProfile.Profile()
     out = Path(spec["profile"])

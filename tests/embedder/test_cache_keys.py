@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from tests.embedder.conftest import RedisServer
+from tests.conftest import RedisServer
 from vectorops.embedder.app import create_app
 from vectorops.embedder.backends.base import Encoded
 from vectorops.embedder.backends.fake import FakeBackend

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from tests.embedder.conftest import RedisServer
+from tests.conftest import RedisServer
 from tests.embedder.promtext import sample
 from tests.processes import embedder_process
 

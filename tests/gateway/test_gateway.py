@@ -102,9 +102,10 @@ async def gateway(
     primary.reset()
     backup.reset()
     source, metrics = StaticSource(snapshot(primary, backup)), GatewayMetrics()
-    app = create_app(
-        GatewaySettings(namespace="ml", max_body_bytes=64 * 1024, max_inputs=16, seed=7), source, metrics
+    settings = GatewaySettings(  # no cache: these tests count the calls that reach the providers
+        namespace="ml", max_body_bytes=64 * 1024, max_inputs=16, seed=7, cache_lru_entries=0
     )
+    app = create_app(settings, source, metrics)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     yield str(server.make_url("")).rstrip("/"), source, metrics

@@ -87,7 +87,8 @@ def test_the_gateway_serves_the_table_and_follows_changes_without_failing_a_requ
     cluster.apply(ns, secret("provider", token=PROVIDER_KEY), key_secret("team-a", CLIENT_KEY))
     cluster.apply(ns, endpoint(first.base_url))
     cluster.wait_for(ns, "externalmodelendpoint", "hosted", ready_is("True", "Routed"))
-    with gateway_process(cluster.cp.kubeconfig, ns, tmp_path / "gateway.log") as url:
+    # No cache: the load below repeats one text, and must reach the providers to follow the changes.
+    with gateway_process(cluster.cp.kubeconfig, ns, tmp_path / "gateway.log", CACHE_LRU_ENTRIES="0") as url:
         client = openai.OpenAI(base_url=f"{url}/v1", api_key=CLIENT_KEY, max_retries=0)
         _eventually(lambda: _ok(lambda: client.embeddings.create(model="e5", input="hello")))
         result = client.embeddings.create(model="e5", input=["hello", "world"])
@@ -135,3 +136,55 @@ def _ok(call: Any) -> bool:
     except openai.APIError:
         return False
     return True
+
+
+def _gateway_view(cluster: Cluster, ns: str, replica: str) -> dict[str, Any]:
+    status = cluster.get(ns, "externalmodelendpoint", "hosted").get("status") or {}
+    return ((status.get("gateways") or {}).get(replica) or {"backends": [{}]})["backends"][0]
+
+
+def _degraded(cluster: Cluster, ns: str) -> tuple[str, str]:
+    obj = cluster.get(ns, "externalmodelendpoint", "hosted")
+    c = next(c for c in obj["status"]["conditions"] if c["type"] == "Degraded")
+    return c["status"], c["reason"]
+
+
+def test_the_gateway_writes_its_breaker_state_into_the_endpoint_status(
+    cluster: Cluster,
+    namespace: str,
+    operator: OperatorProcess,
+    providers: tuple[FakeProvider, FakeProvider],
+    tmp_path: Path,
+) -> None:
+    provider, _ = providers
+    ns, replica = namespace, "gw-test-0"
+    manifest = endpoint(provider.base_url)
+    manifest["spec"] |= {
+        "retries": {"maxAttempts": 1},
+        "circuitBreaker": {"failureThreshold": 2, "openSeconds": 2},
+        "healthProbe": {"intervalSeconds": 3600},  # one probe: the breaker alone speaks below
+    }
+    cluster.apply(ns, secret("provider", token=PROVIDER_KEY), key_secret("team-a", CLIENT_KEY))
+    cluster.apply(ns, manifest)
+    cluster.wait_for(ns, "externalmodelendpoint", "hosted", ready_is("True", "Routed"))
+    with gateway_process(cluster.cp.kubeconfig, ns, tmp_path / "gateway.log", REPLICA=replica) as url:
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key=CLIENT_KEY, max_retries=0)
+        _eventually(lambda: _ok(lambda: client.embeddings.create(model="e5", input="hello")))
+        _eventually(lambda: _gateway_view(cluster, ns, replica).get("breaker") == "closed")
+        provider.fail_next(2, status=503)
+        for _ in range(2):
+            with pytest.raises(openai.APIStatusError):
+                client.embeddings.create(model="e5", input="fails")
+        _eventually(lambda: _gateway_view(cluster, ns, replica).get("breaker") == "open")
+        view = _gateway_view(cluster, ns, replica)
+        assert view["trips"] == 1 and "503" in view["lastError"]
+        _eventually(lambda: _degraded(cluster, ns) == ("True", "BreakerOpen"), timeout=20)
+        assert cluster.get(ns, "externalmodelendpoint", "hosted")["status"]["conditions"]
+        time.sleep(2)  # the open time passes: the next request is the half-open trial, and succeeds
+        _eventually(lambda: _ok(lambda: client.embeddings.create(model="e5", input="back")))
+        _eventually(lambda: _gateway_view(cluster, ns, replica).get("breaker") == "closed")
+        _eventually(lambda: _degraded(cluster, ns)[0] == "False", timeout=20)
+    # A replica that stops withdraws its entry.
+    status = cluster.get(ns, "externalmodelendpoint", "hosted")["status"]
+    assert replica not in (status.get("gateways") or {})
+    assert PROVIDER_KEY not in str(status) and CLIENT_KEY not in str(status)

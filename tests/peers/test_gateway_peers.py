@@ -69,7 +69,9 @@ async def gateway(peers: tuple[str, str]) -> AsyncIterator[str]:
         namespace="ml",
         routes=(_route("minilm", ours), _route("minilm-hosted", hosted), _route("minilm-ha", dead, hosted)),
     )
-    app = create_app(GatewaySettings(namespace="ml", auth="none"), StaticSource(Snapshot(table)))
+    # No cache: the routes share one identity, and each must be asked for its own vectors.
+    settings = GatewaySettings(namespace="ml", auth="none", cache_lru_entries=0)
+    app = create_app(settings, StaticSource(Snapshot(table)))
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     yield str(server.make_url("/v1"))

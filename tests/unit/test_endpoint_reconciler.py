@@ -173,3 +173,55 @@ async def test_two_endpoints_at_one_priority_conflict_and_the_first_keeps_servin
     assert (cond(result, "Routed")["reason"], cond(result, "Ready")["status"]) == ("RouteConflict", "False")
     assert [x.source for x in writer.table().routes[0].backends] == ["ExternalModelEndpoint/a"]
     await prober.close()
+
+
+def gateway_view(observed: datetime, breaker: str, error: str | None = None) -> dict[str, Any]:
+    backend: dict[str, Any] = {"model": "e5", "breaker": breaker, "consecutiveFailures": 5, "trips": 2}
+    if error:
+        backend["lastError"] = error
+    return {"observedAt": observed.isoformat().replace("+00:00", "Z"), "backends": [backend]}
+
+
+async def test_an_open_breaker_in_a_live_gateway_degrades_and_a_gone_replica_is_dropped(
+    provider: FakeProvider,
+) -> None:
+    writer, prober = Writer(), EndpointProber()
+    reconciler = EndpointReconciler(prober, RouteSync(writer))
+    secrets = Secrets({("key", "token"): KEY})
+    ep = Endpoint("hosted", spec(provider), {})
+    await ep.reconcile(reconciler, secrets)
+    ep.status["gateways"] = {
+        "gw-live": gateway_view(ep.now - timedelta(seconds=20), "open", "e5-up answered 503"),
+        "gw-gone": gateway_view(ep.now - timedelta(minutes=16), "open", "old news"),
+    }
+    result = await ep.reconcile(reconciler, secrets)
+    degraded = cond(result, "Degraded")
+    assert (degraded["status"], degraded["reason"]) == ("True", "BreakerOpen")
+    assert "gw-live: e5 (opened 2 times, last error: e5-up answered 503)" in degraded["message"]
+    assert "gw-gone" not in degraded["message"]  # a replica silent for 15 minutes says nothing
+    assert cond(result, "Ready")["status"] == "True"  # still routed: the gateway decides per request
+    assert result.extra_status["gateways"] == {"gw-gone": None}  # a merge patch that removes it
+
+    ep.status["gateways"] = {"gw-live": gateway_view(ep.now, "closed")}  # the breaker closed again
+    healed = await ep.reconcile(reconciler, secrets)
+    assert (cond(healed, "Degraded")["status"], cond(healed, "Degraded")["reason"]) == (
+        "False",
+        "ProbeSucceeded",
+    )
+    assert "gateways" not in healed.extra_status  # nothing to drop: nothing written
+    await prober.close()
+
+
+async def test_a_failing_probe_keeps_its_own_reason_beside_an_open_breaker(provider: FakeProvider) -> None:
+    writer, prober = Writer(), EndpointProber()
+    reconciler = EndpointReconciler(prober, RouteSync(writer))
+    secrets = Secrets({("key", "token"): KEY})
+    ep = Endpoint("hosted", spec(provider), {})
+    await ep.reconcile(reconciler, secrets)
+    ep.status["gateways"] = {"gw": gateway_view(ep.now, "open")}
+    provider.fail_next(1, status=503)
+    ep.now += timedelta(seconds=30)
+    result = await ep.reconcile(reconciler, secrets)
+    degraded = cond(result, "Degraded")
+    assert degraded["status"] == "True" and "503" in degraded["message"]
+    await prober.close()

@@ -77,6 +77,46 @@ def test_backends_whose_vectors_differ_are_refused_not_mixed() -> None:
         assert reason == "IncompatibleVectors" and fragment in message, message
 
 
+def test_backends_whose_revisions_differ_are_refused() -> None:
+    pinned = model(
+        "minilm",
+        source={"huggingFace": {"repo": "sentence-transformers/all-MiniLM-L6-v2", "revision": "c9745ed"}},
+    )
+    other = endpoint(
+        "hosted",
+        models=[
+            {
+                "name": "minilm",
+                "identity": "sentence-transformers/all-MiniLM-L6-v2",
+                "dimensions": 384,
+                "revision": "8b3219a",
+            }
+        ],
+    )
+    table, verdicts = compile_routes("ml", [pinned, other])
+    assert [b.source for b in table.route("minilm").backends] == ["EmbeddingModel/minilm"]  # type: ignore[union-attr]
+    assert table.route("minilm").backends[0].identity.revision == "c9745ed"  # type: ignore[union-attr]
+    ((reason, message),) = verdicts["ExternalModelEndpoint/hosted"].refused
+    assert reason == "IncompatibleVectors" and "revision c9745ed" in message and "revision 8b3219a" in message
+
+
+def test_a_revision_declared_by_one_backend_only_is_no_conflict() -> None:
+    declared = endpoint("a", models=[{"name": "e5", "dimensions": 1024, "revision": "4f1e2d0"}])
+    undeclared = endpoint("b", failover={"priority": 200})
+    other = endpoint(
+        "c", models=[{"name": "e5", "dimensions": 1024, "revision": "77aa001"}], failover={"priority": 300}
+    )
+    table, verdicts = compile_routes("ml", [declared, undeclared, other])
+    route = table.route("e5")  # type: ignore[union-attr]
+    assert [b.source for b in route.backends] == ["ExternalModelEndpoint/a", "ExternalModelEndpoint/b"]  # type: ignore[union-attr]
+    assert [b.identity.revision for b in route.backends] == ["4f1e2d0", None]  # type: ignore[union-attr]
+    # Every backend already accepted is compared, not only the first: `c` disagrees with `a`.
+    assert verdicts["ExternalModelEndpoint/c"].refused[0][0] == "IncompatibleVectors"
+    # Without a declared revision on the first backend, the later one's is compatible too.
+    table, verdicts = compile_routes("ml", [endpoint("a"), other])
+    assert all(v.ok for v in verdicts.values())
+
+
 def test_an_unknown_dimension_keeps_a_model_out_until_probed() -> None:
     undeclared = endpoint("a", models=[{"name": "e5"}])
     table, verdicts = compile_routes("ml", [undeclared, model("minilm", dimension=None)])

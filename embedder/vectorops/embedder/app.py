@@ -12,12 +12,13 @@ from aiohttp import web
 
 from vectorops.embedder.backends.base import Backend
 from vectorops.embedder.batching import BatchLimits, DynamicBatcher
-from vectorops.embedder.cache import EmbeddingCache, cache_namespace, redis_location
+from vectorops.embedder.cache import EmbeddingCache, cache_namespace
 from vectorops.embedder.metrics import Metrics
 from vectorops.embedder.routes import embeddings, ops
 from vectorops.embedder.routes.keys import RUNTIME, SETTINGS, Runtime
 from vectorops.embedder.service import EmbeddingService
 from vectorops.embedder.settings import EmbedderSettings
+from vectorops.serving.vector_cache import redis_location
 
 log = logging.getLogger("vectorops.embedder")
 BackendFactory = Callable[[EmbedderSettings], Backend]

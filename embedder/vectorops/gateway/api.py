@@ -20,6 +20,7 @@ import orjson
 from aiohttp import web
 
 from vectorops.gateway.dispatch import Dispatcher, NoBackendLeft, backend_key
+from vectorops.gateway.embedding_cache import EmbeddingResultCache, cache_keys
 from vectorops.gateway.limits import KeyLimiter
 from vectorops.gateway.metrics import GatewayMetrics
 from vectorops.gateway.settings import GatewaySettings
@@ -42,6 +43,7 @@ class Runtime:
     upstream: Upstream
     metrics: GatewayMetrics
     limiter: KeyLimiter
+    cache: EmbeddingResultCache | None = None  # of embedding results; None: off
 
 
 RUNTIME = web.AppKey("gateway", Runtime)
@@ -226,22 +228,40 @@ class Handlers:
         except Refused as r:
             self._count("embeddings", model, r.response.status, started)
             return r.response
-        upstream_started = time.perf_counter()
-        pieces = _pieces(route, inputs)
-        try:
-            if len(pieces) == 1:  # the common case: no task of its own
-                answers = [await self._embed(route, snapshot, pieces[0], options)]
-            else:
-                answers = list(
-                    await asyncio.gather(*(self._embed(route, snapshot, p, options) for p in pieces))
-                )
-        except (UpstreamError, NoBackendLeft) as e:
-            response = _upstream_failure(e, route.model)
-            self._count("embeddings", model, response.status, started, time.perf_counter() - upstream_started)
-            return response
-        upstream_s = time.perf_counter() - upstream_started
-        vectors = [v for answer in answers for v in answer.embeddings]
-        tokens = sum(a.prompt_tokens for a in answers)
+        # Cached routes: only the inputs that miss go upstream (a request whose every input hits calls
+        # no backend); see embedding_cache.py.
+        identity = route.backends[0].identity if route.backends else None
+        keys: list[str] | None = None
+        found: list[bytes | None] | None = None
+        if rt.cache is not None and identity is not None:
+            keys = cache_keys(identity, options.get("dimensions"), inputs)
+            if keys is not None:
+                found = await rt.cache.get_many(route.model, keys)
+        wanted = inputs if found is None else [x for x, raw in zip(inputs, found, strict=True) if raw is None]
+        pieces = _pieces(route, wanted) if wanted else []
+        answers: list[Embedded] = []
+        upstream_s = 0.0
+        if pieces:
+            upstream_started = time.perf_counter()
+            try:
+                if len(pieces) == 1:  # the common case: no task of its own
+                    answers = [await self._embed(route, snapshot, pieces[0], options)]
+                else:
+                    answers = list(
+                        await asyncio.gather(*(self._embed(route, snapshot, p, options) for p in pieces))
+                    )
+            except (UpstreamError, NoBackendLeft) as e:
+                response = _upstream_failure(e, route.model)
+                upstream_s = time.perf_counter() - upstream_started
+                self._count("embeddings", model, response.status, started, upstream_s)
+                return response
+            upstream_s = time.perf_counter() - upstream_started
+        if rt.cache is not None and keys is not None and found is not None:
+            base64_wanted = options.get("encoding_format") == "base64"
+            vectors, tokens = await rt.cache.complete(keys, found, pieces, answers, base64_wanted)
+        else:
+            vectors = [v for answer in answers for v in answer.embeddings]
+            tokens = sum(a.prompt_tokens for a in answers)
         rt.limiter.charge(grant, tokens)
         data = [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)]
         usage = {"prompt_tokens": tokens, "total_tokens": tokens}
@@ -412,6 +432,7 @@ class Handlers:
                 "namespace": snapshot.table.namespace,
                 "tableVersion": snapshot.table.version(),
                 "backends": backends,
+                "cache": self.rt.cache.as_dict() if self.rt.cache is not None else None,
             }
         )
 

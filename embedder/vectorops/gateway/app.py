@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import AsyncIterator
@@ -10,8 +12,10 @@ from aiohttp import web
 
 from vectorops.gateway.api import RUNTIME, Handlers, Runtime
 from vectorops.gateway.dispatch import Breakers, Dispatcher
+from vectorops.gateway.embedding_cache import EmbeddingResultCache
 from vectorops.gateway.limits import KeyLimiter
 from vectorops.gateway.metrics import GatewayMetrics
+from vectorops.gateway.reporter import StatusReporter, endpoint_views
 from vectorops.gateway.settings import GatewaySettings
 from vectorops.gateway.source import KubeSource, SnapshotSource
 from vectorops.gateway.upstream import Upstream
@@ -31,9 +35,10 @@ def create_app(
         settings=settings,
         source=source,
         dispatcher=Dispatcher(breakers, metrics, random.Random(settings.seed)),
-        upstream=Upstream(settings.max_connections),
+        upstream=Upstream(settings.max_connections, settings.hosts_file),
         metrics=metrics,
         limiter=KeyLimiter(),
+        cache=EmbeddingResultCache.of(settings, metrics),
     )
     app = web.Application(client_max_size=settings.max_body_bytes)
     app[RUNTIME] = runtime
@@ -46,15 +51,40 @@ def create_app(
     app.router.add_get("/readyz", h.readyz)
     app.router.add_get("/metrics", h.metrics)
 
+    reporter = _reporter(settings, source, breakers)
+
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await runtime.source.start()
+        reporting = asyncio.create_task(reporter.run(), name="report-status") if reporter else None
         log.info("gateway for namespace %s started (auth: %s)", settings.namespace, settings.auth)
         yield
+        if reporting is not None and reporter is not None:
+            reporting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reporting
+            await reporter.withdraw()
         await runtime.source.stop()
         await runtime.upstream.close()
+        if runtime.cache is not None:
+            await runtime.cache.close()
 
     app.cleanup_ctx.append(lifecycle)
     return app
+
+
+def _reporter(settings: GatewaySettings, source: SnapshotSource, breakers: Breakers) -> StatusReporter | None:
+    """Breaker states written back into ExternalModelEndpoints: only where there are such objects (a
+    source that watches the apiserver) and the settings ask for it."""
+    if not settings.report_status or not isinstance(source, KubeSource):
+        return None
+
+    def views() -> dict[str, list[dict[str, object]]] | None:
+        snapshot = source.current()
+        return None if snapshot is None else endpoint_views(snapshot.table, breakers)
+
+    return StatusReporter(
+        settings.replica, views, source.patch_endpoint_status, settings.report_interval_seconds
+    )
 
 
 def run(app: web.Application, host: str, port: int) -> None:

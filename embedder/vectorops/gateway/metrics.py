@@ -103,6 +103,17 @@ class GatewayMetrics:
             "Route tables that could not be read (the last good one kept serving)",
             registry=r,
         )
+        self.cache_lookups = Counter(
+            "vectorops_gateway_cache_lookups_total",
+            "Embedding cache lookups (one per input) by route and outcome (hit, miss)",
+            ["route", "outcome"],
+            registry=r,
+        )
+        self.cache_errors = Counter(
+            "vectorops_gateway_cache_errors_total",
+            "Redis failures of the embedding cache (it was bypassed; no request failed)",
+            registry=r,
+        )
 
     def child(self, metric: Any, *labels: str) -> Any:
         """metric.labels(*labels), remembered: the lookup costs more than the observation (the label

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from vectorops.gateway.metrics import GatewayMetrics
 from vectorops.gateway.snapshot import Grant, Role, Snapshot
+from vectorops.routing.report import ENDPOINT_RESOURCE
 from vectorops.routing.table import ROUTES_CONFIGMAP, ROUTES_KEY, RouteTable
 
 log = logging.getLogger("vectorops.gateway")
@@ -128,6 +129,22 @@ class KubeSource:
                 self._follow(core.list_namespaced_secret, {}, self._on_secret), name="watch-secrets"
             ),
         ]
+
+    async def patch_endpoint_status(self, name: str, status: dict[str, Any]) -> None:
+        """Merge-patch the status of ExternalModelEndpoint `name` with `status` (the reporter's writes)."""
+        assert self._api is not None, "start() first"
+        group, version, plural = ENDPOINT_RESOURCE
+        # A merge patch (the client would pick a strategic one, which custom resources do not take);
+        # `_content_type` is a keyword the generated method accepts but its type stubs omit.
+        await k8s.CustomObjectsApi(self._api).patch_namespaced_custom_object_status(  # type: ignore[call-arg]
+            group,
+            version,
+            self.namespace,
+            plural,
+            name,
+            {"status": status},
+            _content_type="application/merge-patch+json",
+        )
 
     async def stop(self) -> None:
         for task in self._tasks:

@@ -5,14 +5,23 @@ upstream: each call is built from the backend's credential alone."""
 from __future__ import annotations
 
 import base64
+import ipaddress
+import logging
+import os
+import socket
 import struct
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
 
 from vectorops.routing.table import ApiStyle, Backend
+
+log = logging.getLogger("vectorops.gateway")
 
 
 class UpstreamError(Exception):
@@ -85,22 +94,102 @@ def _embeddings_of(backend: Backend, body: Any, n: int, base64_wanted: bool) -> 
     return Embedded(vectors, tokens)
 
 
+def parse_hosts(text: str) -> dict[str, list[str]]:
+    """A hosts file (the /etc/hosts format: an address, then its names; `#` starts a comment) as
+    lower-case name -> addresses in file order. Lines whose address is not an IP address are skipped."""
+    hosts: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        fields = line.split("#", 1)[0].split()
+        if len(fields) < 2:
+            continue
+        try:
+            address = str(ipaddress.ip_address(fields[0]))
+        except ValueError:
+            continue
+        for name in fields[1:]:
+            hosts.setdefault(name.lower().rstrip("."), []).append(address)
+    return hosts
+
+
+class HostsFileResolver(AbstractResolver):
+    """Names in `path` (a hosts file) first, then the default resolver (DNS). The file is read again
+    when it changes (mtime, size or inode), so names added later resolve without a restart; a file that
+    is missing or unreadable resolves nothing (the last good content is kept while it is unreadable).
+    For environments without cluster DNS, such as vectorops-dev, where Service names are written here.
+    (aiohttp's connector caches each answer 10 s: a name that moves is followed within that time.)"""
+
+    _FLAGS = socket.AI_NUMERICHOST | socket.AI_NUMERICSERV
+
+    def __init__(self, path: Path, fallback: AbstractResolver | None = None) -> None:
+        self.path = path
+        self._fallback = fallback
+        self._seen: tuple[int, int, int] | None = None
+        self._hosts: dict[str, list[str]] = {}
+
+    def _current(self) -> dict[str, list[str]]:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            self._seen, self._hosts = None, {}
+            return self._hosts
+        except OSError:
+            return self._hosts
+        seen = (st.st_mtime_ns, st.st_size, st.st_ino)
+        if seen != self._seen:
+            try:
+                self._hosts = parse_hosts(self.path.read_text(errors="replace"))
+                self._seen = seen
+            except OSError as e:
+                log.warning("hosts file %s is unreadable (%s): keeping what it said before", self.path, e)
+        return self._hosts
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        found = []
+        for address in self._current().get(host.lower().rstrip("."), []):
+            af = socket.AF_INET6 if ":" in address else socket.AF_INET
+            if family in (socket.AF_UNSPEC, af):
+                found.append(
+                    ResolveResult(
+                        hostname=host, host=address, port=port, family=af, proto=0, flags=self._FLAGS
+                    )
+                )
+        if found:
+            return found
+        if self._fallback is None:
+            self._fallback = DefaultResolver()  # made here: it needs the running event loop
+        return await self._fallback.resolve(host, port, family)
+
+    async def close(self) -> None:
+        if self._fallback is not None:
+            await self._fallback.close()
+
+
 class Upstream:
     """All upstream HTTP of the gateway, over one connection pool."""
 
-    def __init__(self, max_connections: int = 256) -> None:
+    def __init__(self, max_connections: int = 256, hosts_file: Path | None = None) -> None:
         self._max_connections = max_connections
+        self._hosts_file = hosts_file
+        self._resolver: HostsFileResolver | None = None
         self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=self._max_connections, enable_cleanup_closed=True)
+            if self._hosts_file is not None and self._resolver is None:
+                self._resolver = HostsFileResolver(self._hosts_file)
+            connector = aiohttp.TCPConnector(
+                limit=self._max_connections, enable_cleanup_closed=True, resolver=self._resolver
+            )
             self._session = aiohttp.ClientSession(connector=connector)
         return self._session
 
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
+        if self._resolver is not None:  # given to the connector, so ours to close
+            await self._resolver.close()
 
     @staticmethod
     def _timeout(backend: Backend, streaming: bool = False) -> aiohttp.ClientTimeout:

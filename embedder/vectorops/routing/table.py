@@ -49,11 +49,13 @@ class CredentialRef(_Frozen):
 
 
 class VectorIdentity(_Frozen):
-    """What an embedding backend's vectors mean: backends of one route must agree on all of it."""
+    """What an embedding backend's vectors mean: backends of one route must agree on all of it (on the
+    revision when both declare one). The gateway's cache of embedding results is keyed by it."""
 
     model: str  # e.g. sentence-transformers/all-MiniLM-L6-v2
     dimension: int
     normalized: bool
+    revision: str | None = None  # the weights' revision (a commit, ideally), when known
 
 
 class Policy(_Frozen):

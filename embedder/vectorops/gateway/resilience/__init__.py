@@ -7,12 +7,12 @@ these with status codes and exceptions.
 from vectorops.gateway.resilience.balancer import order_backends, weighted_permutation
 from vectorops.gateway.resilience.breaker import (
     BreakerSnapshot,
-    BreakerState,
     CircuitBreaker,
     Permit,
     counts_as_failure,
 )
 from vectorops.gateway.resilience.retry import Backoff, RetryPolicy, is_retryable, parse_retry_after
+from vectorops.routing.report import BreakerState  # the status contract's
 
 __all__ = [
     "Backoff",

@@ -22,13 +22,8 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
 
-
-class BreakerState(StrEnum):
-    CLOSED = "closed"
-    OPEN = "open"
-    HALF_OPEN = "half_open"
+from vectorops.routing.report import BreakerState  # the status contract's
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,7 @@ class Reason(StrEnum):
     LOCAL_STORES_DISABLED = "LocalStoresDisabled"
     COLLECTION_RED = "CollectionRed"
     CONNECTED = "Connected"
+    BREAKER_OPEN = "BreakerOpen"
 
 
 class Condition(CRDModel):

@@ -10,6 +10,7 @@ from pydantic import ConfigDict, Field
 from vectorops.operator.api.base import CRDModel, Rule, SecretKeyRef, cel
 from vectorops.operator.api.status import StatusBase
 from vectorops.operator.api.vectorstore import HTTP_URL_RULE
+from vectorops.routing.report import BreakerState
 from vectorops.routing.table import ApiStyle, Capability  # one definition: the route contract's
 
 
@@ -51,8 +52,9 @@ class ModelMapping(CRDModel):
     model_config = ConfigDict(
         json_schema_extra=cel(
             Rule(
-                "self.capability == 'embeddings' || (!has(self.dimensions) && !has(self.identity))",
-                "dimensions and identity describe embedding models only",
+                "self.capability == 'embeddings' || "
+                "(!has(self.dimensions) && !has(self.identity) && !has(self.revision))",
+                "dimensions, identity and revision describe embedding models only",
             )
         )
     )
@@ -69,6 +71,11 @@ class ModelMapping(CRDModel):
     """What the vectors are (e.g. sentence-transformers/all-MiniLM-L6-v2). Backends that serve one model
     name back each other up only if they declare the same identity, dimension and normalisation:
     another model's vectors would corrupt search without an error. Default: upstreamModel, else name."""
+    revision: str | None = Field(default=None, min_length=1, max_length=128)
+    """The revision of the weights the provider serves (embedding models only): part of what the vectors
+    mean, and of the key under which the gateway caches their results. Pin a commit rather than a moving
+    label (`main`), which would let cached vectors outlive the weights they came from. Backends of one
+    model that both declare a revision must declare the same one; one that declares none is compatible."""
     normalized: bool = True
     """Whether the provider returns unit-length vectors; the health probe checks the canary's norm."""
     max_batch_size: int | None = Field(default=None, ge=1, le=65536)
@@ -219,8 +226,36 @@ class EndpointHealth(CRDModel):
     """Per embedding model: the canary's dimension and norm, and the pinned reference."""
 
 
+class GatewayBackendView(CRDModel):
+    """One of this endpoint's models as one gateway replica sees it."""
+
+    model: str = Field(max_length=128)
+    """The model name (as clients use it)."""
+    breaker: BreakerState
+    """The replica's circuit breaker for this backend."""
+    consecutive_failures: int = Field(default=0, ge=0)
+    """Failed calls since the last success."""
+    trips: int = Field(default=0, ge=0)
+    """Times the breaker opened since the replica started."""
+    last_error: str | None = Field(default=None, max_length=512)
+    """The last failure the replica saw (never a key: the gateway scrubs them)."""
+
+
+class GatewayView(CRDModel):
+    """What one gateway replica reports of this endpoint."""
+
+    observed_at: datetime
+    """When the replica wrote this (on every breaker change, and at least every few minutes)."""
+    backends: list[GatewayBackendView] = Field(default_factory=list, max_length=64)
+    """Per model of this endpoint that the replica routes to."""
+
+
 class ExternalModelEndpointStatus(StatusBase):
     """Observed state of the endpoint."""
 
     health: EndpointHealth | None = None
     """Health probe results."""
+    gateways: dict[str, GatewayView] | None = Field(default=None, max_length=64)
+    """Breaker state as each gateway replica sees it, by replica name; written by the gateways
+    themselves (`vectorops gateway` with status reporting on). An open breaker makes Degraded True
+    (reason BreakerOpen). The operator drops a replica that has not reported for 15 minutes."""

@@ -5,7 +5,9 @@ Rules, so that what the gateway serves is never ambiguous and never mixes vector
 - two backends of one priority must share a failover group (that is how one asks for balancing);
   otherwise the one that sorts later (by source) is refused (`RouteConflict`);
 - backends of an embeddings route must agree on what the vectors mean (identity, dimension,
-  normalisation) with the route's first backend; one that does not is refused (`IncompatibleVectors`);
+  normalisation, and the weights' revision when both declare one: a backend that declares no revision
+  is compatible with one that does) with every backend accepted before it; one that does not is refused
+  (`IncompatibleVectors`);
 - an embeddings backend whose dimension is not known yet is left out (`DimensionUnknown`);
 - a route's capability (embeddings or chat) is its first backend's; a backend of the other is refused.
 Refused backends leave the table while the rest keep serving.
@@ -75,9 +77,12 @@ def embeddingmodel_offer(
     source = source_of(EMBEDDING_MODEL.kind, name)
     if dimension is None:
         return Contribution(source, (), ("the served dimension is not known yet",))
-    repo = spec.source.hugging_face.repo if spec.source.hugging_face else None
+    hf = spec.source.hugging_face
     identity = VectorIdentity(
-        model=spec.identity or repo or name, dimension=dimension, normalized=spec.normalize
+        model=spec.identity or (hf.repo if hf else None) or name,
+        dimension=dimension,
+        normalized=spec.normalize,
+        revision=hf.revision if hf else None,
     )
     backend = Backend(
         source=source,
@@ -140,7 +145,10 @@ def endpoint_offer(
                 unroutable.append(f"{mapping.name}: dimension not declared and not probed yet")
                 continue
             identity = VectorIdentity(
-                model=mapping_identity(mapping), dimension=dimension, normalized=mapping.normalized
+                model=mapping_identity(mapping),
+                dimension=dimension,
+                normalized=mapping.normalized,
+                revision=mapping.revision,
             )
         backend = Backend(
             source=source,
@@ -163,7 +171,16 @@ def _describe(identity: VectorIdentity | None) -> str:
     if identity is None:
         return "unknown vectors"
     unit = "normalised" if identity.normalized else "unnormalised"
-    return f"{identity.model} ({identity.dimension} dimensions, {unit})"
+    revision = f", revision {identity.revision}" if identity.revision else ""
+    return f"{identity.model} ({identity.dimension} dimensions, {unit}{revision})"
+
+
+def _compatible(a: VectorIdentity | None, b: VectorIdentity | None) -> bool:
+    """The same vectors: equal identities, except that a revision declared on one side only is no
+    conflict (nothing says the other serves other weights)."""
+    if a is not None and b is not None and (a.revision is None or b.revision is None):
+        return a.model_copy(update={"revision": None}) == b.model_copy(update={"revision": None})
+    return a == b
 
 
 def _refusal(offer: Offer, accepted: Sequence[Offer]) -> tuple[str, str] | None:
@@ -186,13 +203,17 @@ def _refusal(offer: Offer, accepted: Sequence[Offer]) -> tuple[str, str] | None:
                 f"model {offer.model} is already served at priority {b.priority} by {o.source}: give one "
                 "another failover.priority, or put both in one failover.group to balance between them",
             )
-    if offer.capability is Capability.EMBEDDINGS and b.identity != first.backend.identity:
-        return (
-            "IncompatibleVectors",
-            f"model {offer.model}: {first.backend.source} serves {_describe(first.backend.identity)}, this "
-            f"serves {_describe(b.identity)}; backends of one model must produce the same vectors, or a "
-            "collection's queries would be answered by another model without an error",
-        )
+    if offer.capability is Capability.EMBEDDINGS:
+        for other in accepted:
+            o = other.backend
+            if not _compatible(o.identity, b.identity):
+                return (
+                    "IncompatibleVectors",
+                    f"model {offer.model}: {o.source} serves {_describe(o.identity)}, this serves "
+                    f"{_describe(b.identity)}; backends of one model must produce the same vectors (a "
+                    "revision declared by one of them only is no conflict), or a collection's queries "
+                    "would be answered by another model without an error",
+                )
     return None
 
 

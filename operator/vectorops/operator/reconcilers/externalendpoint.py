@@ -3,7 +3,8 @@ namespace's route table.
 
 Conditions: ReferencesResolved; Healthy (False when the endpoint must not take traffic: a wrong answer,
 or `failureThreshold` failed probes in a row; Unknown when probing is off); Degraded (the last probe
-failed, traffic still allowed); Routed (its models are in the route table, or why not); Ready (all of it).
+failed, or a gateway replica reports an open breaker in status.gateways; traffic still allowed);
+Routed (its models are in the route table, or why not); Ready (all of it).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vectorops.operator.adapters.endpoint_probe import EndpointProber
-from vectorops.operator.api.conditions import ConditionStatus, ConditionType
+from vectorops.operator.api.conditions import ConditionStatus, ConditionType, Reason
 from vectorops.operator.api.externalendpoint import ExternalModelEndpointSpec
 from vectorops.operator.api.kinds import EXTERNAL_MODEL_ENDPOINT
 from vectorops.operator.builders.references import externalendpoint_references
@@ -22,8 +23,15 @@ from vectorops.operator.reconcilers.outcome import Context, Outcome, outcome
 from vectorops.operator.reconcilers.references import resolve
 from vectorops.operator.reconcilers.routes import RouteSync, endpoint_routable, routed_condition
 from vectorops.operator.status.conditions import ConditionUpdate, find_condition
-from vectorops.operator.status.endpoint import ProbeVerdict, evaluate, probe_due
+from vectorops.operator.status.endpoint import (
+    GatewayReports,
+    ProbeVerdict,
+    evaluate,
+    probe_due,
+    read_gateway_reports,
+)
 from vectorops.operator.status.readiness import references_condition
+from vectorops.routing.report import GATEWAYS_FIELD
 
 DEFAULT_FAILURE_THRESHOLD = 3
 
@@ -70,6 +78,19 @@ def health_conditions(
     ]
 
 
+def with_breakers(updates: list[ConditionUpdate], reports: GatewayReports) -> list[ConditionUpdate]:
+    """An open breaker in a live gateway replica makes Degraded True (reason BreakerOpen) unless a probe
+    already says why: the gateway sees real traffic fail between the operator's probes."""
+    if not reports.open_breakers:
+        return updates
+    return [
+        _update(ConditionType.DEGRADED, ConditionStatus.TRUE, Reason.BREAKER_OPEN.value, reports.message())
+        if u.type == ConditionType.DEGRADED.value and u.status is not ConditionStatus.TRUE
+        else u
+        for u in updates
+    ]
+
+
 def _ready(updates: list[ConditionUpdate]) -> ConditionUpdate:
     """Ready: the first condition that is not as it should be, else True."""
     wanted = {
@@ -89,7 +110,8 @@ def _previous_verdict(status: Mapping[str, Any]) -> ProbeVerdict | None:
     if healthy is None or healthy.get("status") == "Unknown":
         return None
     degraded = find_condition(status.get("conditions") or [], ConditionType.DEGRADED.value) or {}
-    failed = degraded.get("status") == "True"
+    # BreakerOpen is the gateway's view laid over a probe that passed (see with_breakers)
+    failed = degraded.get("status") == "True" and degraded.get("reason") != Reason.BREAKER_OPEN.value
     reason = str(degraded.get("reason") if failed else healthy.get("reason"))
     message = str(degraded.get("message") if failed else healthy.get("message"))
     wrong = failed and reason != "ProbeFailed"
@@ -120,12 +142,11 @@ class EndpointReconciler:
                 )
         elif not probing:
             verdict = None
+        reports = read_gateway_reports(ctx.status.get(GATEWAYS_FIELD), ctx.now)
         updates = [references_condition(problems)]
-        updates += (
-            health_conditions(spec, verdict, int(health.get("consecutiveFailures") or 0))
-            if not problems
-            else []
-        )
+        if not problems:
+            failures = int(health.get("consecutiveFailures") or 0)
+            updates += with_breakers(health_conditions(spec, verdict, failures), reports)
         provisional = {"conditions": [{"type": u.type, "status": u.status.value} for u in updates]}
         offered = not problems and endpoint_routable(provisional)
         probed = {m["name"]: m["dimension"] for m in health.get("models") or []}
@@ -139,4 +160,7 @@ class EndpointReconciler:
             routed_condition(route_verdict, offered, table.version() if table else None, "not healthy")
         )
         updates.append(_ready(updates))
-        return outcome(ctx, updates, {"health": health} if health else {})
+        extra: dict[str, Any] = {"health": health} if health else {}
+        if reports.stale:  # replicas gone for good: their entries removed (a merge patch of nulls)
+            extra[GATEWAYS_FIELD] = dict.fromkeys(reports.stale)
+        return outcome(ctx, updates, extra)

@@ -20,6 +20,7 @@ from typing import Any
 
 from vectorops.operator.api.externalendpoint import ExternalModelEndpointSpec, ModelMapping
 from vectorops.operator.status.conditions import format_time
+from vectorops.routing.report import REPORT_STALE_SECONDS, BreakerState
 from vectorops.routing.table import Capability
 
 MIN_COSINE = 0.99
@@ -153,3 +154,46 @@ def probe_due(
     interval = probe.interval_seconds if probe is not None else 30
     elapsed = (now - datetime.fromisoformat(str(last).replace("Z", "+00:00"))).total_seconds()
     return elapsed >= interval
+
+
+@dataclass(frozen=True)
+class GatewayReports:
+    """What the gateway replicas wrote into status.gateways, split into live and gone."""
+
+    open_breakers: list[str]  # "replica: model (trips, last error)" for every open breaker, live replicas
+    stale: list[str]  # replicas whose report is older than REPORT_STALE_SECONDS: to be dropped
+
+    def message(self) -> str:
+        shown = "; ".join(self.open_breakers[:5])
+        more = f"; and {len(self.open_breakers) - 5} more" if len(self.open_breakers) > 5 else ""
+        return f"the gateway's circuit breaker is open: {shown}{more}"
+
+
+def read_gateway_reports(gateways: Mapping[str, Any] | None, now: datetime) -> GatewayReports:
+    """Open breakers as the live gateway replicas see them; replicas that stopped reporting."""
+    open_breakers, stale = [], []
+    for replica, view in sorted((gateways or {}).items()):
+        if not isinstance(view, Mapping):
+            continue
+        observed = _parse_time(view.get("observedAt"))
+        if observed is None or (now - observed).total_seconds() > REPORT_STALE_SECONDS:
+            stale.append(replica)
+            continue
+        for backend in view.get("backends") or []:
+            if backend.get("breaker") == BreakerState.OPEN.value:
+                error = backend.get("lastError")
+                why = f", last error: {error}" if error else ""
+                open_breakers.append(
+                    f"{replica}: {backend.get('model')} (opened {backend.get('trips', 0)} times{why})"
+                )
+    return GatewayReports(open_breakers, stale)
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None

@@ -1,4 +1,4 @@
-"""Fixtures for the embedder: a real Redis on a free port, and apps served on loopback."""
+"""Fixtures shared by the test packages: a real Redis on a free port (for the embedder and the gateway)."""
 
 from __future__ import annotations
 
