@@ -1,13 +1,16 @@
 """Gateway overhead: the same embedding call made directly to a backend, through our gateway and through
 LiteLLM's proxy, side by side in one run, on loopback.
 
-Three kinds of process, as a deployment would have them (this script is the client):
+Four kinds of process, as a deployment would have them (this script is the client):
 - the backend: the FakeProvider (vectorops.devtools.fake_provider, an OpenAI-compatible double) in a
   process of its own, 384-dimensional vectors, its key required; the vector of a text is memoised
   (every call sends the same text), so the backend costs its HTTP and JSON only;
 - our gateway: `create_app` with a StaticSource holding a one-route table (`bench-embed` -> the backend,
   with the provider's key from the snapshot's credentials), served by `web.run_app` in a process of its
   own (this script with `--role gateway`), access log off as in `vectorops gateway`;
+- a relay: a TCP byte pipe on uvloop (this script with `--role relay`), one backend connection per client
+  connection, parsing nothing: what it adds is the floor any proxy process adds here (one more process
+  and two more loopback hops), so `gateway_above_relay_p50_ms` is what the gateway itself costs;
 - LiteLLM's proxy (vectorops.devtools.peers_litellm: pinned, in its own cached venv, uvicorn + uvloop,
   one worker, no database, UI, telemetry or remote fetches), with the same route: `bench-embed` ->
   `openai/fake-embedding` at the backend's URL with the provider's key.
@@ -57,6 +60,7 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -75,7 +79,7 @@ TEXT = "How do I rotate the API key of an external model endpoint?"
 PROVIDER_KEY = "sk-bench-provider-7d1f0c2a"
 CLIENT_KEY = "vk-bench-client-2b9e4471"
 MASTER_KEY = "sk-bench-litellm-5c0e9a3f1b7d42e68a90c4f2d1e3b5a7"  # fixed, not a publicly known one
-TARGETS = ("direct", "gateway", "litellm")
+TARGETS = ("direct", "relay", "gateway", "litellm")
 CLIENTS = (1, 64)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -153,6 +157,63 @@ def serve_gateway(port: int, spec: dict[str, Any]) -> None:
     app.on_startup.append(profiling)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     run(app, "127.0.0.1", port)  # as `vectorops gateway` serves it (its event loop included)
+
+
+def serve_relay(port: int, spec: dict[str, Any]) -> None:
+    """The floor of any proxy process on this machine: a TCP relay on uvloop that pairs each client
+    connection with one backend connection and copies bytes both ways, parsing nothing (so it can do
+    nothing a gateway must: no routing, no auth, no key injection). What it adds to the direct path is
+    the cost of one more process and two more loopback hops, which no gateway can go below."""
+    import uvloop
+
+    backend = urllib.parse.urlsplit(spec["backend"])
+    host, backend_port = backend.hostname or "127.0.0.1", backend.port or 80
+
+    class Upstream(asyncio.Protocol):
+        def __init__(self, client: asyncio.Transport) -> None:
+            self.client = client
+
+        def data_received(self, data: bytes) -> None:
+            self.client.write(data)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self.client.close()
+
+    class Client(asyncio.Protocol):
+        upstream: asyncio.Transport | None = None
+        transport: asyncio.Transport
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.transport = transport  # type: ignore[assignment]  # uvloop's is not asyncio's class
+            self.early: list[bytes] = []  # what arrives before the backend connection is open
+            asyncio.get_running_loop().create_task(self._connect())
+
+        async def _connect(self) -> None:
+            loop = asyncio.get_running_loop()
+            upstream, _ = await loop.create_connection(lambda: Upstream(self.transport), host, backend_port)
+            self.upstream = upstream  # type: ignore[assignment]
+            for data in self.early:
+                upstream.write(data)
+
+        def data_received(self, data: bytes) -> None:
+            if self.upstream is None:
+                self.early.append(data)
+            else:
+                self.upstream.write(data)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self.upstream is not None:
+                self.upstream.close()
+
+    async def main() -> None:
+        server = await asyncio.get_running_loop().create_server(Client, "127.0.0.1", port)
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        await stop.wait()
+        server.close()
+
+    uvloop.run(main())
 
 
 # -- processes ----------------------------------------------------------------------------------------------
@@ -543,7 +604,7 @@ def main() -> None:
         "--no-litellm", action="store_true", help="skip LiteLLM (the JSON says it was skipped)"
     )
     parser.add_argument("--no-profile", action="store_true", help="skip the profile of the gateway")
-    parser.add_argument("--role", choices=["backend", "gateway"], help=argparse.SUPPRESS)
+    parser.add_argument("--role", choices=["backend", "relay", "gateway"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--spec", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -551,6 +612,8 @@ def main() -> None:
         return serve_backend(args.port)
     if args.role == "gateway":
         return serve_gateway(args.port, json.loads(args.spec))
+    if args.role == "relay":
+        return serve_relay(args.port, json.loads(args.spec))
     args.rounds = args.rounds or (2 if args.quick else 5)
     args.requests_1 = args.requests_1 or (100 if args.quick else 500)
     args.requests_64 = args.requests_64 or (300 if args.quick else 2000)
@@ -585,7 +648,10 @@ def bench(args: argparse.Namespace, work: Path, stack: contextlib.ExitStack) -> 
     }
     gateway = start_role("gateway", work, spec)
     stack.callback(gateway.stop)
+    relay = start_role("relay", work, spec)
+    stack.callback(relay.stop)
     gateway.wait("/readyz")
+    relay.wait("/health")
     started = time.monotonic()
     if litellm is not None:
         litellm.wait_ready()
@@ -595,6 +661,7 @@ def bench(args: argparse.Namespace, work: Path, stack: contextlib.ExitStack) -> 
     direct_headers = {"Authorization": f"Bearer {PROVIDER_KEY}"}
     targets = [
         Target("direct", f"{backend.root}/v1/embeddings", UPSTREAM_MODEL, direct_headers, None),
+        Target("relay", f"{relay.root}/v1/embeddings", UPSTREAM_MODEL, direct_headers, relay.proc.pid),
         Target(
             "gateway",
             f"{gateway.root}/v1/embeddings",
@@ -645,7 +712,7 @@ def bench(args: argparse.Namespace, work: Path, stack: contextlib.ExitStack) -> 
     if not args.no_profile:
         pid = gateway.proc.pid
         switch = (lambda: os.kill(pid, signal.SIGUSR1), lambda: os.kill(pid, signal.SIGUSR2))
-        run = asyncio.run(measure(targets[1], 1, args.requests_1, {}, switch))
+        run = asyncio.run(measure(targets[2], 1, args.requests_1, {}, switch))
         deadline = time.monotonic() + 30
         while not profile.exists() and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -664,7 +731,7 @@ def bench(args: argparse.Namespace, work: Path, stack: contextlib.ExitStack) -> 
             out[f"{name}_rps_{clients}"] = round(results.best(name, clients, "rps"), 1)
             if name == "direct":
                 continue
-            prefix = "" if name == "gateway" else "litellm_"
+            prefix = "" if name == "gateway" else f"{name}_"
             for q in ("p50", "p99"):
                 out[f"{prefix}overhead_{q}_ms{sfx}"] = round(
                     results.best(name, clients, q) - results.best("direct", clients, q), 3
@@ -682,6 +749,11 @@ def bench(args: argparse.Namespace, work: Path, stack: contextlib.ExitStack) -> 
     out["gateway_overhead_p50_ms_64"] = out["overhead_p50_ms_64"]
     out["gateway_overhead_p99_ms_64"] = out["overhead_p99_ms_64"]
     out["target_overhead_p50_under_1ms"] = out["overhead_p50_ms"] < 1.0
+    # What the gateway adds beyond the floor of any proxy process here (the relay's own overhead).
+    out["gateway_above_relay_p50_ms"] = round(out["overhead_p50_ms"] - out["relay_overhead_p50_ms"], 3)
+    out["gateway_above_relay_p50_ms_64"] = round(
+        out["overhead_p50_ms_64"] - out["relay_overhead_p50_ms_64"], 3
+    )
     if litellm is not None:
         out["target_below_litellm_1"] = out["overhead_p50_ms"] < out["litellm_overhead_p50_ms"]
         out["target_below_litellm_64"] = out["overhead_p50_ms_64"] < out["litellm_overhead_p50_ms_64"]
@@ -709,7 +781,8 @@ def print_table(results: Results, names: list[str], self_overhead: dict[int, flo
         "\nBest round per figure (p50 and p99 the lowest, req/s the highest of the rounds); +p50/+p99: those"
         "\nminus direct's; +p50 med: the median over rounds of the same round's difference; req/s ratio: the"
         "\nmedian over rounds of target/direct; CPU: microseconds of CPU per request in each process (median"
-        "\nover rounds; 'proxy' is the gateway's or LiteLLM's process)."
+        "\nover rounds; 'proxy' is the relay's, the gateway's or LiteLLM's process). The relay is a TCP byte"
+        "\npipe (no HTTP parsing at all): the floor any proxy process adds on this machine."
     )
     for clients in CLIENTS:
         print(f"\n{clients} client{'s' if clients > 1 else ''}")

@@ -5,6 +5,7 @@ upstream: each call is built from the backend's credential alone."""
 from __future__ import annotations
 
 import base64
+import functools
 import ipaddress
 import logging
 import os
@@ -19,7 +20,7 @@ import orjson
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
-from vectorops.routing.table import ApiStyle, Backend
+from vectorops.routing.table import ApiStyle, Backend, Policy
 
 log = logging.getLogger("vectorops.gateway")
 
@@ -182,7 +183,9 @@ class Upstream:
             connector = aiohttp.TCPConnector(
                 limit=self._max_connections, enable_cleanup_closed=True, resolver=self._resolver
             )
-            self._session = aiohttp.ClientSession(connector=connector)
+            # No cookie jar: a provider's cookies must never ride on another client's request (and
+            # parsing Set-Cookie on every answer costs time for nothing).
+            self._session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
         return self._session
 
     async def close(self) -> None:
@@ -192,13 +195,16 @@ class Upstream:
             await self._resolver.close()
 
     @staticmethod
-    def _timeout(backend: Backend, streaming: bool = False) -> aiohttp.ClientTimeout:
-        policy = backend.policy
+    @functools.lru_cache(maxsize=1024)  # policies are frozen and hashable: one object per policy
+    def _timeout_of(policy: Policy, streaming: bool) -> aiohttp.ClientTimeout:
         if streaming:  # a stream may last long: the limit is on silence between chunks
             return aiohttp.ClientTimeout(
                 sock_connect=policy.connect_timeout_s, sock_read=policy.request_timeout_s
             )
         return aiohttp.ClientTimeout(total=policy.request_timeout_s, sock_connect=policy.connect_timeout_s)
+
+    def _timeout(self, backend: Backend, streaming: bool = False) -> aiohttp.ClientTimeout:
+        return self._timeout_of(backend.policy, streaming)
 
     async def _post(self, backend: Backend, path: str, body: dict[str, Any], headers: dict[str, str]) -> Any:
         url = f"{backend.url}{path}"
