@@ -182,15 +182,25 @@ def serve_relay(port: int, spec: dict[str, Any]) -> None:
     class Client(asyncio.Protocol):
         upstream: asyncio.Transport | None = None
         transport: asyncio.Transport
+        closed = False
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             self.transport = transport  # type: ignore[assignment]  # uvloop's is not asyncio's class
             self.early: list[bytes] = []  # what arrives before the backend connection is open
-            asyncio.get_running_loop().create_task(self._connect())
+            self.connecting = asyncio.get_running_loop().create_task(self._connect())
 
         async def _connect(self) -> None:
             loop = asyncio.get_running_loop()
-            upstream, _ = await loop.create_connection(lambda: Upstream(self.transport), host, backend_port)
+            try:
+                upstream, _ = await loop.create_connection(
+                    lambda: Upstream(self.transport), host, backend_port
+                )
+            except OSError:
+                self.transport.close()  # no backend: the client sees its connection closed
+                return
+            if self.closed:  # the client left while we connected
+                upstream.close()
+                return
             self.upstream = upstream  # type: ignore[assignment]
             for data in self.early:
                 upstream.write(data)
@@ -202,6 +212,7 @@ def serve_relay(port: int, spec: dict[str, Any]) -> None:
                 self.upstream.write(data)
 
         def connection_lost(self, exc: Exception | None) -> None:
+            self.closed = True
             if self.upstream is not None:
                 self.upstream.close()
 

@@ -232,24 +232,49 @@ async def test_the_redis_password_never_reaches_a_log(
         assert password not in text and "pw-wrong-55e0" not in text
 
 
+def _route(identity: VectorIdentity | None = IDENTITY, model: str = "e5", digest: str | None = "d1") -> Route:
+    backend = Backend(
+        source="ExternalModelEndpoint/p",
+        url="http://provider.example:1/v1",
+        upstream_model="e5-up",
+        identity=identity,
+        vector_digest=digest,
+    )
+    return Route(model=model, capability=Capability.EMBEDDINGS, backends=(backend,))
+
+
 def test_every_field_of_the_key_changes_it() -> None:
-    base = cache_keys(IDENTITY, None, ["text"])
-    assert base is not None and base[0].startswith("vectorops:gw:")
-    assert base == cache_keys(IDENTITY.model_copy(), None, ["text"])  # stable
+    base = cache_keys("ml", _route(), None, ["text"])
+    assert base is not None and base[0].startswith("vectorops:gw:v1:")
+    assert base == cache_keys("ml", _route(IDENTITY.model_copy()), None, ["text"])  # stable
     variants = [
-        cache_keys(IDENTITY.model_copy(update={"model": "fake/e5-large"}), None, ["text"]),
-        cache_keys(IDENTITY.model_copy(update={"revision": None}), None, ["text"]),
-        cache_keys(IDENTITY.model_copy(update={"revision": "c0ffee2"}), None, ["text"]),
-        cache_keys(IDENTITY.model_copy(update={"dimension": 16}), None, ["text"]),
-        cache_keys(IDENTITY.model_copy(update={"normalized": False}), None, ["text"]),
-        cache_keys(IDENTITY, 4, ["text"]),
-        cache_keys(IDENTITY, None, ["text "]),
-        cache_keys(IDENTITY, None, [[1, 2, 3]]),
-        cache_keys(IDENTITY, None, ["[1, 2, 3]"]),
-        cache_keys(IDENTITY, None, ["[1,2,3]"]),
+        cache_keys("other-namespace", _route(), None, ["text"]),  # the same identity elsewhere
+        cache_keys("ml", _route(model="e5-copy"), None, ["text"]),  # another route claiming it
+        cache_keys("ml", _route(digest="d2"), None, ["text"]),  # e.g. another pooling or prefix
+        cache_keys("ml", _route(IDENTITY.model_copy(update={"model": "fake/e5-large"})), None, ["text"]),
+        cache_keys("ml", _route(IDENTITY.model_copy(update={"revision": None})), None, ["text"]),
+        cache_keys("ml", _route(IDENTITY.model_copy(update={"revision": "c0ffee2"})), None, ["text"]),
+        cache_keys("ml", _route(IDENTITY.model_copy(update={"dimension": 16})), None, ["text"]),
+        cache_keys("ml", _route(IDENTITY.model_copy(update={"normalized": False})), None, ["text"]),
+        cache_keys("ml", _route(), 4, ["text"]),
+        cache_keys("ml", _route(), None, ["text "]),
+        cache_keys("ml", _route(), None, [[1, 2, 3]]),
+        cache_keys("ml", _route(), None, ["[1, 2, 3]"]),
+        cache_keys("ml", _route(), None, ["[1,2,3]"]),
     ]
     keys = [v[0] for v in variants if v is not None]
     assert len(keys) == len(variants) and len({*keys, base[0]}) == len(keys) + 1
+    assert cache_keys("ml", _route(identity=None), None, ["text"]) is None  # unknown vectors: no cache
+
+
+def test_a_revision_declared_by_a_backup_backend_is_in_the_key() -> None:
+    primary = (
+        _route().backends[0].model_copy(update={"identity": IDENTITY.model_copy(update={"revision": None})})
+    )
+    backup = primary.model_copy(update={"identity": IDENTITY.model_copy(update={"revision": "c0ffee2"})})
+    pinned = Route(model="e5", capability=Capability.EMBEDDINGS, backends=(primary, backup))
+    unpinned = Route(model="e5", capability=Capability.EMBEDDINGS, backends=(primary,))
+    assert cache_keys("ml", pinned, None, ["t"]) != cache_keys("ml", unpinned, None, ["t"])
 
 
 @pytest.mark.parametrize(
@@ -266,3 +291,19 @@ def test_tokens_are_apportioned_by_length_and_sum_to_the_total(
     total: int, inputs: list[Any], expected: list[int]
 ) -> None:
     assert apportion(total, inputs) == expected and sum(expected) == total
+
+
+async def test_a_corrupt_entry_is_a_miss_answered_afresh_and_overwritten(
+    provider: FakeProvider, redis_server: RedisServer
+) -> None:
+    provider.reset()
+    snapshot = table(provider)
+    (route,) = snapshot.table.routes
+    (key,) = cache_keys("ml", route, None, ["garbled"]) or []
+    r = redis.Redis(port=redis_server.port)
+    r.set(key, b"\x01\x02")  # shorter than a token count, let alone a vector
+    async with gateway(provider, redis_url=redis_server.url, cache_lru_entries=0) as gw:
+        answer = await gw.embed("garbled")
+        assert len(answer["data"][0]["embedding"]) == 8 and calls(provider) == [1]
+        assert await gw.embed("garbled") == answer  # the fresh entry replaced the corrupt one
+    assert calls(provider) == [1] and len(r.get(key) or b"") == 4 + 4 * 8

@@ -135,3 +135,29 @@ def test_the_gateway_writes_where_the_operator_defines_the_kind() -> None:
     from vectorops.routing.report import ENDPOINT_RESOURCE
 
     assert (GROUP, VERSION, EXTERNAL_MODEL_ENDPOINT.plural) == ENDPOINT_RESOURCE
+
+
+async def test_an_error_streak_writes_once_and_a_gone_endpoint_is_let_go() -> None:
+    hosted = backend("ExternalModelEndpoint/hosted", "e5-up", threshold=100)
+    current = {"table": table(("e5", (hosted,)))}
+    breakers, patches, clock = Breakers(), Patches(), Clock()
+    reporter = StatusReporter(
+        "gw-0", lambda: endpoint_views(current["table"], breakers), patches, clock=clock
+    )
+    assert await reporter.report_once() == 1
+    for n in range(5):  # failures below the threshold: counts change, the breaker does not
+        permit = breakers.of(hosted).acquire()
+        assert permit is not None
+        breakers.of(hosted).record_failure(permit, f"503 number {n}")
+        clock.now += 2
+        assert await reporter.report_once() == 0
+    current["table"] = table()
+
+    async def gone(name: str, body: dict[str, Any]) -> None:
+        error = RuntimeError("not found")
+        error.status = 404  # type: ignore[attr-defined]
+        raise error
+
+    reporter.patch = gone
+    assert await reporter.report_once() == 1  # withdrawn: the endpoint itself is gone
+    assert await reporter.report_once() == 0  # and not tried again

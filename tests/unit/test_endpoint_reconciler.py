@@ -225,3 +225,20 @@ async def test_a_failing_probe_keeps_its_own_reason_beside_an_open_breaker(provi
     degraded = cond(result, "Degraded")
     assert degraded["status"] == "True" and "503" in degraded["message"]
     await prober.close()
+
+
+def test_malformed_gateway_reports_are_dropped_not_fatal() -> None:
+    from vectorops.operator.status.endpoint import read_gateway_reports
+
+    now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    reports = read_gateway_reports(
+        {
+            "no-time": {"backends": [{"model": "e5", "breaker": "open"}]},
+            "no-zone": {"observedAt": "2026-11-23T11:59:00", "backends": []},
+            "garbled": "not an object",
+            "odd-backend": {"observedAt": "2026-11-23T11:59:00Z", "backends": ["open", None]},
+        },
+        now,
+    )
+    assert reports.open_breakers == []
+    assert reports.stale == ["no-time", "no-zone"]  # unreadable times: dropped like a gone replica

@@ -150,3 +150,28 @@ def test_a_table_too_large_for_a_configmap_is_not_written() -> None:
     table, verdicts = compile_routes("ml", many)
     assert table is None
     assert all(v.refused[0][0] == "RouteTableTooLarge" for v in verdicts.values())
+
+
+def test_a_models_default_revision_is_not_declared_and_its_settings_are_in_the_vector_digest() -> None:
+    default = model("minilm")
+    assert default.offers[0].backend.identity.revision is None  # type: ignore[union-attr]
+    pinned_endpoint = endpoint(
+        "hosted",
+        models=[
+            {
+                "name": "minilm",
+                "dimensions": 384,
+                "identity": "sentence-transformers/all-MiniLM-L6-v2",
+                "revision": "c9745ed",
+            }
+        ],
+    )
+    _, verdicts = compile_routes("ml", [default, pinned_endpoint])
+    assert all(v.ok for v in verdicts.values())  # `main` (unwritten) does not contradict a pinned commit
+    digests = {
+        model("minilm").offers[0].backend.vector_digest,
+        model("minilm", pooling="cls").offers[0].backend.vector_digest,
+        model("minilm", maxSeqLength=128).offers[0].backend.vector_digest,
+    }
+    assert len(digests) == 3 and None not in digests
+    assert '"revision":null' not in compile_routes("ml", [default])[0].to_json()  # None fields left out

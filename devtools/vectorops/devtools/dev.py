@@ -35,6 +35,7 @@ DEV_STORE = "default"
 PG_SECRET = "vectorops-dev-postgres"
 KEY_SECRET = "vectorops-dev-gateway-key"
 WORKDIR_ENV = "VECTOROPS_DEV_WORKDIR"
+MARKER = ".vectorops-dev"  # in the work folder: only a folder holding it is ever removed
 GATEWAY_PORT_ENV = "VECTOROPS_DEV_GATEWAY_PORT"
 DEFAULT_GATEWAY_PORT = 8080
 # Loading the model on 2 cores takes under a minute; the first resync after it adds up to 10 s.
@@ -119,7 +120,10 @@ def _wait_for_data_path(
             )
         ]
         status, body = _get(f"{gateway_url}/v1/models", key)
-        listed = {m.get("id") for m in json.loads(body).get("data", [])} if status == 200 else set()
+        try:
+            listed = {m.get("id") for m in json.loads(body).get("data", [])} if status == 200 else set()
+        except (ValueError, AttributeError, TypeError):
+            listed = set()  # not the gateway's JSON (yet): asked again below
         unlisted = [m["metadata"]["name"] for m in models if routed and m["metadata"]["name"] not in listed]
         if status and not not_ready and not unlisted:
             return None
@@ -181,9 +185,14 @@ def _shown(path: Path) -> str:
 def run_dev(workdir: Path, examples: Path, crds: Path) -> int:
     """Start everything, apply the quick-start examples, run the operator, the embedders (DevKubelet) and
     the gateway until Ctrl-C or SIGTERM; then stop them all and remove the work folder."""
-    if workdir.exists():
+    if workdir.exists() and any(workdir.iterdir()):
+        if not (workdir / MARKER).exists():  # never wipe a folder this tool did not make
+            why = "exists and was not made by vectorops-dev"
+            print(f"vectorops dev: {workdir} {why}: remove it, or set {WORKDIR_ENV} to another folder")
+            return 2
         shutil.rmtree(workdir)
-    workdir.mkdir(parents=True)
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / MARKER).write_text("made by vectorops-dev; removed when it stops\n")
     # Ctrl-C, and also SIGTERM (timeout, a supervisor) or SIGINT when started in the background (where
     # the shell ignores it), all end the session through the clean-up below, never leaving processes.
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -221,6 +230,8 @@ def run_dev(workdir: Path, examples: Path, crds: Path) -> int:
             # a short resync makes a model Ready about 10 s after its embedder is.
             "VECTOROPS_RESYNC_SECONDS": "10",
             "VECTOROPS_LIVENESS_ENDPOINT": "",
+            # Metrics off unless asked for: 9090 is often a local Prometheus's own port.
+            "VECTOROPS_METRICS_PORT": os.environ.get("VECTOROPS_METRICS_PORT", "0"),
         }
         operator = subprocess.Popen([sys.executable, "-m", "vectorops.cli", "operator"], env=env)
         hosts_file = workdir / "hosts"

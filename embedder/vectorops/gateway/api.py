@@ -20,7 +20,7 @@ import orjson
 from aiohttp import web
 
 from vectorops.gateway.dispatch import Dispatcher, NoBackendLeft, backend_key
-from vectorops.gateway.embedding_cache import EmbeddingResultCache, cache_keys
+from vectorops.gateway.embedding_cache import EmbeddingResultCache, cache_keys, expected_vector_bytes
 from vectorops.gateway.limits import KeyLimiter
 from vectorops.gateway.metrics import GatewayMetrics
 from vectorops.gateway.settings import GatewaySettings
@@ -230,13 +230,13 @@ class Handlers:
             return r.response
         # Cached routes: only the inputs that miss go upstream (a request whose every input hits calls
         # no backend); see embedding_cache.py.
-        identity = route.backends[0].identity if route.backends else None
         keys: list[str] | None = None
         found: list[bytes | None] | None = None
-        if rt.cache is not None and identity is not None:
-            keys = cache_keys(identity, options.get("dimensions"), inputs)
+        size = expected_vector_bytes(route, options.get("dimensions"))
+        if rt.cache is not None:
+            keys = cache_keys(snapshot.table.namespace, route, options.get("dimensions"), inputs)
             if keys is not None:
-                found = await rt.cache.get_many(route.model, keys)
+                found = await rt.cache.get_many(route.model, keys, size)
         wanted = inputs if found is None else [x for x, raw in zip(inputs, found, strict=True) if raw is None]
         pieces = _pieces(route, wanted) if wanted else []
         answers: list[Embedded] = []
@@ -258,7 +258,7 @@ class Handlers:
             upstream_s = time.perf_counter() - upstream_started
         if rt.cache is not None and keys is not None and found is not None:
             base64_wanted = options.get("encoding_format") == "base64"
-            vectors, tokens = await rt.cache.complete(keys, found, pieces, answers, base64_wanted)
+            vectors, tokens = await rt.cache.complete(keys, found, pieces, answers, base64_wanted, size)
         else:
             vectors = [v for answer in answers for v in answer.embeddings]
             tokens = sum(a.prompt_tokens for a in answers)

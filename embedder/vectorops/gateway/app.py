@@ -62,7 +62,8 @@ def create_app(
             reporting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reporting
-            await reporter.withdraw()
+            with contextlib.suppress(TimeoutError):  # the apiserver away: the operator drops it later
+                await asyncio.wait_for(reporter.withdraw(), 10.0)
         await runtime.source.stop()
         await runtime.upstream.close()
         if runtime.cache is not None:

@@ -3,12 +3,15 @@ the shared vector cache (serving/vector_cache.py: an in-process LRU in front of 
 pipeline of SET EX per request, bounded by a timeout, bypassed for a while after a Redis failure; a
 failing Redis never fails a request) under keys of the gateway's own.
 
-Key: `vectorops:gw:` + sha256 of the JSON of (identity model, revision, dimension, normalised, the
-request's `dimensions` option or null) followed by the JSON of the input (a text, or a token array: JSON
-tells the two apart). The identity is the route's first backend's (the table guarantees a route's
-backends serve the same vectors), so routes that serve the same vectors share entries; a route whose
-backends carry no identity is not cached (nothing says what its vectors are). Two requests differing in
-anything else (`encoding_format`, `user`) share entries.
+Key: `vectorops:gw:v1:` + sha256 of the JSON of (namespace, route model name, the route's vector
+identity: model, revision (the one any backend declares), dimension, normalised; the sorted vector
+digests of its backends (builders/routes.py: everything that decides a backend's vectors, such as an
+EmbeddingModel's pooling, prefixes, precision and revision label, or a provider's URL and model), the
+request's `dimensions` option or null), then the JSON of the input (a text, or a token array: JSON tells
+the two apart). Namespace and route name scope the entries: another route, or another namespace sharing
+the Redis, never reads them, whatever identity it declares. A route whose backends carry no identity is
+not cached (nothing says what its vectors are). Two requests differing in anything else
+(`encoding_format`, `user`) share entries.
 
 Value: the input's token count, then its vector as float32. An upstream answer reports one token total
 for a piece of several inputs; it is apportioned to them by length (characters of a text, items of a
@@ -36,7 +39,7 @@ import orjson
 from vectorops.gateway.metrics import GatewayMetrics
 from vectorops.gateway.settings import GatewaySettings
 from vectorops.gateway.upstream import Embedded
-from vectorops.routing.table import VectorIdentity
+from vectorops.routing.table import Route
 from vectorops.serving.vector_cache import (
     VectorCache,
     bytes_to_floats,
@@ -47,19 +50,41 @@ from vectorops.serving.vector_cache import (
 )
 
 log = logging.getLogger("vectorops.gateway")
-PREFIX = "vectorops:gw:"
+PREFIX = "vectorops:gw:v1:"  # v1: the entry format below; a new format gets a new prefix
 MAX_TOKENS = 0xFFFFFFFF  # an entry's count is a uint32
 
 
-def cache_keys(identity: VectorIdentity, dimensions: int | None, inputs: Sequence[Any]) -> list[str] | None:
-    """A key per input (None: an input that cannot be serialised, so the request is not cached)."""
+def cache_keys(
+    namespace: str, route: Route, dimensions: int | None, inputs: Sequence[Any]
+) -> list[str] | None:
+    """A key per input (None: the route is not cached, or an input cannot be serialised)."""
+    identity = route.backends[0].identity if route.backends else None
+    if identity is None:
+        return None
+    revision = next((b.identity.revision for b in route.backends if b.identity and b.identity.revision), None)
+    digests = sorted({b.vector_digest or "" for b in route.backends})
     head = orjson.dumps(
-        [identity.model, identity.revision, identity.dimension, identity.normalized, dimensions]
+        [
+            namespace,
+            route.model,
+            identity.model,
+            revision,
+            identity.dimension,
+            identity.normalized,
+            digests,
+            dimensions,
+        ]
     )
     try:
         return [PREFIX + hashlib.sha256(head + orjson.dumps(item)).hexdigest() for item in inputs]
     except (orjson.JSONEncodeError, TypeError):
         return None
+
+
+def expected_vector_bytes(route: Route, dimensions: int | None) -> int:
+    """The float32 size of the route's vectors: the `dimensions` asked, else the identity's."""
+    identity = route.backends[0].identity if route.backends else None
+    return 4 * (dimensions or (identity.dimension if identity else 0))
 
 
 def apportion(total: int, inputs: Sequence[Any]) -> list[int]:
@@ -77,7 +102,7 @@ def apportion(total: int, inputs: Sequence[Any]) -> list[int]:
     return shares
 
 
-def vector_bytes(vector: Any) -> bytes | None:
+def as_float32(vector: Any) -> bytes | None:
     """An upstream vector (floats, or base64 of float32) as float32 bytes; None if it is neither."""
     try:
         if isinstance(vector, str):
@@ -131,8 +156,13 @@ class EmbeddingResultCache:
         log.info("embedding cache: %s", cache.description)
         return cache
 
-    async def get_many(self, route: str, keys: Sequence[str]) -> list[bytes | None]:
-        found = await self.store.get_many(keys)
+    async def get_many(self, route: str, keys: Sequence[str], vector_bytes: int) -> list[bytes | None]:
+        """Entries of `keys`; one that is not a token count and a vector of `vector_bytes` (a corrupt or
+        foreign value) is a miss, answered afresh and overwritten."""
+        found = [
+            raw if raw is not None and len(raw) == 4 + vector_bytes else None
+            for raw in await self.store.get_many(keys)
+        ]
         hits = sum(1 for raw in found if raw is not None)
         m = self.metrics
         if hits:
@@ -148,9 +178,11 @@ class EmbeddingResultCache:
         pieces: Sequence[Sequence[Any]],
         answers: Sequence[Embedded],
         base64_wanted: bool,
+        vector_bytes: int,
     ) -> tuple[list[Any], int]:
         """Every input's vector in input order, and the request's tokens: hits from `found`, the others
-        from `answers` (one per piece of the inputs that missed, in order), which are stored."""
+        from `answers` (one per piece of the inputs that missed, in order), which are stored when they
+        have the expected size (`vector_bytes`)."""
         missed = [key for key, raw in zip(keys, found, strict=True) if raw is None]
         fresh: list[Any] = []
         stored: list[tuple[str, bytes]] = []
@@ -159,9 +191,9 @@ class EmbeddingResultCache:
             tokens += answer.prompt_tokens
             counts = apportion(answer.prompt_tokens, piece)
             for count, vector in zip(counts, answer.embeddings, strict=True):
-                raw = vector_bytes(vector)
-                if raw is None:
-                    fresh.append(vector)  # not understood: passed on as it came, not stored
+                raw = as_float32(vector)
+                if raw is None or len(raw) != vector_bytes:
+                    fresh.append(vector)  # not understood, or not the size asked: passed on, not stored
                 else:
                     stored.append((missed[len(fresh)], pack_entry(count, raw)))
                     fresh.append(render(raw, base64_wanted))

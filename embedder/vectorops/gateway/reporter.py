@@ -1,10 +1,11 @@
 """This replica's breaker states, written into the status of each ExternalModelEndpoint it routes to
 (`status.gateways.<replica>`; the contract is in routing/report.py).
 
-Writes are few: an endpoint's entry is written when what the replica sees of it changes (checked every
-`interval_s`), and again every REPORT_HEARTBEAT_SECONDS so the operator can tell a live replica from a
-gone one. A failed write (the apiserver away, no RBAC for the status) is retried after a back-off, never
-in a tight loop, and never fails a request: reporting is a side channel.
+Writes are few: an endpoint's entry is written when a breaker of it changes state or trips (checked every
+`interval_s`; failure counts and the last error ride along, but do not cause a write on their own, so
+an error streak is not a write every tick), and again every REPORT_HEARTBEAT_SECONDS so the operator
+can tell a live replica from a gone one. A failed write (the apiserver away, no RBAC for the status) is
+retried after a back-off, never in a tight loop, and never fails a request: reporting is a side channel.
 """
 
 from __future__ import annotations
@@ -77,6 +78,9 @@ class StatusReporter:
         try:
             await self.patch(name, self._body(view))
         except Exception as e:
+            if getattr(e, "status", None) == 404:  # the endpoint is gone: nothing left to write into
+                self._retry_at.pop(name, None)
+                return True
             if name not in self._retry_at:  # once per failure streak, not every tick
                 log.warning(
                     "cannot write the breaker state into ExternalModelEndpoint %s (%s); retrying every "
@@ -100,7 +104,7 @@ class StatusReporter:
         writes, now = 0, self.clock()
         for name, view in sorted(views.items()):
             last = self._written.get(name)
-            if last is not None and last[0] == view and now - last[1] < self.heartbeat_s:
+            if last is not None and _states(last[0]) == _states(view) and now - last[1] < self.heartbeat_s:
                 continue
             if await self._write(name, view):
                 self._written[name] = (view, now)
@@ -125,6 +129,11 @@ class StatusReporter:
             self._retry_at.pop(name, None)
             await self._write(name, None)
         self._written.clear()
+
+
+def _states(view: View) -> list[tuple[Any, ...]]:
+    """What makes a write due: each model's breaker state and trip count."""
+    return [(e["model"], e["breaker"], e["trips"]) for e in view]
 
 
 def _now() -> str:

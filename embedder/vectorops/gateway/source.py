@@ -81,6 +81,9 @@ def _decode(secret: Any) -> dict[str, str]:
     return {k: base64.b64decode(v).decode(errors="replace") for k, v in (secret.data or {}).items()}
 
 
+REPORT_TIMEOUT_SECONDS = 5.0  # a status write never holds the reporter (or a shutdown) longer
+
+
 class KubeSource:
     """Watches the route ConfigMap and the namespace's Secrets; rebuilds the snapshot on every change."""
 
@@ -144,6 +147,7 @@ class KubeSource:
             name,
             {"status": status},
             _content_type="application/merge-patch+json",
+            _request_timeout=REPORT_TIMEOUT_SECONDS,
         )
 
     async def stop(self) -> None:

@@ -10,7 +10,6 @@ import ipaddress
 import logging
 import os
 import socket
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
 from vectorops.routing.table import ApiStyle, Backend, Policy
+from vectorops.serving.vector_cache import floats_to_bytes
 
 log = logging.getLogger("vectorops.gateway")
 
@@ -57,16 +57,13 @@ class Embedded:
 
 
 def _scrub(text: str, secrets: dict[str, str]) -> str:
-    text = text[:500]
+    """At most 500 characters of `text` with every key replaced: replaced first, then cut, so a key that
+    straddles the cut cannot leave its first part behind."""
     for value in secrets.values():
         token = value.removeprefix("Bearer ")
         if token:
             text = text.replace(token, "***")
-    return text
-
-
-def _to_base64(vector: list[float]) -> str:
-    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+    return text[:500]
 
 
 def _embedding_call(
@@ -91,7 +88,7 @@ def _embeddings_of(backend: Backend, body: Any, n: int, base64_wanted: bool) -> 
     if len(vectors) != n:
         raise ValueError(f"{len(vectors)} embeddings for {n} inputs")
     if base64_wanted and backend.api_style is not ApiStyle.OPENAI:
-        vectors = [_to_base64(v) for v in vectors]
+        vectors = [base64.b64encode(floats_to_bytes(v)).decode() for v in vectors]
     return Embedded(vectors, tokens)
 
 

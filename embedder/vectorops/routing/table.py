@@ -81,6 +81,10 @@ class Backend(_Frozen):
     group: str | None = None  # failover group: backends of equal priority must share one
     max_batch: int | None = None  # inputs per upstream request; larger requests are split
     identity: VectorIdentity | None = None  # embeddings only
+    # A digest of everything that decides this backend's vectors (weights, pooling, truncation,
+    # prefixes, precision; for a provider its URL and model): part of the gateway's cache keys, so a
+    # changed model never answers from another's entries. Not compared between backends.
+    vector_digest: str | None = None
     policy: Policy = Policy()
 
 
@@ -99,7 +103,9 @@ class RouteTable(_Frozen):
         return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
 
     def to_json(self) -> str:
-        return self.model_dump_json(exclude_defaults=False)
+        # None fields are left out: a gateway older than the operator reads a table with a field it
+        # does not know yet (all of them default to None) as long as nothing sets it.
+        return self.model_dump_json(exclude_none=True)
 
     def route(self, model: str) -> Route | None:
         return next((r for r in self.routes if r.model == model), None)

@@ -15,6 +15,8 @@ Refused backends leave the table while the rest keep serving.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +24,7 @@ from typing import Any
 from vectorops.operator.api.embeddingmodel import EmbeddingModelSpec
 from vectorops.operator.api.externalendpoint import AuthType, ExternalModelEndpointSpec, ModelMapping
 from vectorops.operator.api.kinds import EMBEDDING_MODEL, EXTERNAL_MODEL_ENDPOINT
-from vectorops.operator.builders.embedder_workload import endpoint_url
+from vectorops.operator.builders.embedder_workload import endpoint_url, model_identity
 from vectorops.routing.table import (
     MAX_TABLE_BYTES,
     Backend,
@@ -78,11 +80,14 @@ def embeddingmodel_offer(
     if dimension is None:
         return Contribution(source, (), ("the served dimension is not known yet",))
     hf = spec.source.hugging_face
+    # Only a revision the user wrote is declared: the default `main` is a moving label, and declaring
+    # it would refuse an endpoint that pins a commit of the same weights.
+    pinned = hf.revision if hf is not None and "revision" in hf.model_fields_set else None
     identity = VectorIdentity(
         model=spec.identity or (hf.repo if hf else None) or name,
         dimension=dimension,
         normalized=spec.normalize,
-        revision=hf.revision if hf else None,
+        revision=pinned,
     )
     backend = Backend(
         source=source,
@@ -90,8 +95,13 @@ def embeddingmodel_offer(
         upstream_model=name,
         max_batch=EMBEDDER_BATCH,
         identity=identity,
+        vector_digest=_digest(model_identity(spec), spec.max_seq_length, spec.precision),
     )
     return Contribution(source, (Offer(name, Capability.EMBEDDINGS, backend),))
+
+
+def _digest(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _policy(spec: ExternalModelEndpointSpec) -> Policy:
@@ -150,17 +160,21 @@ def endpoint_offer(
                 normalized=mapping.normalized,
                 revision=mapping.revision,
             )
+        backend_model = mapping.upstream_model or mapping.name
         backend = Backend(
             source=source,
             url=spec.url.rstrip("/"),
             api_style=spec.api_style,
-            upstream_model=mapping.upstream_model or mapping.name,
+            upstream_model=backend_model,
             credential=credential,
             priority=failover.priority if failover else EXTERNAL_PRIORITY,
             weight=failover.weight if failover else 100,
             group=failover.group if failover else None,
             max_batch=mapping.max_batch_size,
             identity=identity,
+            vector_digest=None
+            if identity is None
+            else _digest(spec.url.rstrip("/"), spec.api_style, backend_model, identity.model_dump()),
             policy=policy,
         )
         offers.append(Offer(mapping.name, capability, backend))

@@ -148,12 +148,11 @@ def probe_due(
     probe = spec.health_probe
     if probe is not None and not probe.enabled:
         return False
-    last = health.get("lastProbeTime")
-    if spec_changed or not last:
+    last = parse_time(health.get("lastProbeTime"))
+    if spec_changed or last is None:
         return True
     interval = probe.interval_seconds if probe is not None else 30
-    elapsed = (now - datetime.fromisoformat(str(last).replace("Z", "+00:00"))).total_seconds()
-    return elapsed >= interval
+    return (now - last).total_seconds() >= interval
 
 
 @dataclass(frozen=True)
@@ -175,12 +174,12 @@ def read_gateway_reports(gateways: Mapping[str, Any] | None, now: datetime) -> G
     for replica, view in sorted((gateways or {}).items()):
         if not isinstance(view, Mapping):
             continue
-        observed = _parse_time(view.get("observedAt"))
+        observed = parse_time(view.get("observedAt"))
         if observed is None or (now - observed).total_seconds() > REPORT_STALE_SECONDS:
             stale.append(replica)
             continue
         for backend in view.get("backends") or []:
-            if backend.get("breaker") == BreakerState.OPEN.value:
+            if isinstance(backend, Mapping) and backend.get("breaker") == BreakerState.OPEN.value:
                 error = backend.get("lastError")
                 why = f", last error: {error}" if error else ""
                 open_breakers.append(
@@ -189,7 +188,8 @@ def read_gateway_reports(gateways: Mapping[str, Any] | None, now: datetime) -> G
     return GatewayReports(open_breakers, stale)
 
 
-def _parse_time(value: Any) -> datetime | None:
+def parse_time(value: Any) -> datetime | None:
+    """An RFC 3339 time from a status field; None when absent, unreadable or without a zone."""
     if not isinstance(value, str):
         return None
     try:
