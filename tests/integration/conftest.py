@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from tests.processes import wait_until_ok
-from vectorops.devtools.controlplane import ControlPlane, free_port
+from vectorops.devtools.controlplane import ControlPlane, free_port, free_ports
 from vectorops.devtools.qdrant_standin import StandInQdrant
 
 REPO = Path(__file__).resolve().parents[2]
@@ -147,7 +147,8 @@ class OperatorProcess:
     """`vectorops operator` as a real subprocess, as it runs in a pod."""
 
     def __init__(self, cp: ControlPlane, log: Path, **env: str) -> None:
-        self.port = free_port()
+        # The metrics port is never the default 9090: two operators may run at once.
+        self.port, self.metrics_port = free_ports(2)
         self.log = log
         self.local_root = log.parent / "local-stores"  # where `local:` stores live, per namespace
         self.env = {
@@ -155,6 +156,8 @@ class OperatorProcess:
             "KUBECONFIG": str(cp.kubeconfig),
             "VECTOROPS_RESYNC_SECONDS": "2",
             "VECTOROPS_LIVENESS_ENDPOINT": f"http://127.0.0.1:{self.port}/healthz",
+            "VECTOROPS_METRICS_HOST": "127.0.0.1",
+            "VECTOROPS_METRICS_PORT": str(self.metrics_port),
             "VECTOROPS_LOCAL_STORE_ROOT": str(self.local_root),
             "VECTOROPS_LOG_LEVEL": "DEBUG",  # the Secret leak test reads every line
             **env,

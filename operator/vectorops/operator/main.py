@@ -13,6 +13,7 @@ from vectorops.operator.adapters.kube import KubeClient, load_api_client, quiet_
 from vectorops.operator.adapters.qdrant import ClientPool
 from vectorops.operator.handlers.registry import build_registry
 from vectorops.operator.kopfsettings import configure
+from vectorops.operator.metrics import OperatorMetrics, serve
 from vectorops.operator.settings import OperatorSettings
 
 
@@ -22,12 +23,17 @@ async def run_operator(
     api = await load_api_client(max_connections=max(8, 2 * cfg.max_concurrent_reconciles))
     kube = KubeClient(api, cfg.field_manager)
     settings = configure(kopf.OperatorSettings(), cfg)
+    # An object no pass has seen for three resyncs leaves the objects gauge (its deletion was missed).
+    metrics = OperatorMetrics(stale_after=3 * cfg.resync_seconds)
     # An idle client is one whose store is gone: keep it a few resyncs (a deletion may still need it).
-    pool = ClientPool(idle_seconds=max(900.0, 3 * cfg.resync_seconds))
+    pool = ClientPool(idle_seconds=max(900.0, 3 * cfg.resync_seconds), observe=metrics.qdrant_call)
     prober = EndpointProber()
+    server = await serve(metrics.registry, cfg.metrics_host, cfg.metrics_port) if cfg.metrics_port else None
     try:
         await kopf.operator(
-            registry=build_registry(kube, cfg, pool, make_probe(cfg.embedder_probe, kube), prober),
+            registry=build_registry(
+                kube, cfg, pool, make_probe(cfg.embedder_probe, kube), prober, metrics=metrics
+            ),
             settings=settings,
             clusterwide=not cfg.namespaces,
             namespaces=cfg.namespaces,
@@ -39,6 +45,8 @@ async def run_operator(
             ready_flag=ready_flag,
         )
     finally:
+        if server is not None:
+            await server.cleanup()
         await prober.close()
         await pool.close()
         await api.close()

@@ -37,6 +37,10 @@ class OperatorSettings(BaseSettings):
     """Directory under which `local:` VectorStores (qdrant-client's embedded engine) keep their data,
     one folder per namespace. Unset (the default, and what production wants), `local:` stores are
     refused: they are for development (`make dev` sets it)."""
+    metrics_port: int = Field(default=9090, ge=0, le=65535)
+    """Port of the operator's Prometheus metrics (GET /metrics); 0 turns them off."""
+    metrics_host: str = "0.0.0.0"
+    """Address the metrics port is bound on."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     """Log level of the operator (Secret values never appear at any level)."""
 

@@ -1,7 +1,8 @@
 """Qdrant through qdrant-client (the only way the operator talks to Qdrant).
 
 - QdrantEndpoint: where and how to connect (from a VectorStore and its Secrets).
-- ClientPool: one AsyncQdrantClient per store, rebuilt when the store or its Secret changes.
+- ClientPool: one AsyncQdrantClient per store, rebuilt when the store or its Secret changes; every call
+  through a pooled client is timed (`observe(method name, seconds)`, the operator's metrics).
 - observe / create / apply / delete: collection operations in DesiredCollection/ObservedCollection terms.
 - classify: any failure -> (condition reason, message) a human can act on.
 """
@@ -10,13 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import inspect
 import os
 import ssl
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -144,11 +147,43 @@ def _make_client(ep: QdrantEndpoint) -> AsyncQdrantClient:
     return client
 
 
+Observe = Callable[[str, float], None]
+
+
+class _TimedClient:
+    """An AsyncQdrantClient whose coroutine methods report their duration (failed calls included) under
+    their own name: a bounded set, the client's methods."""
+
+    def __init__(self, client: AsyncQdrantClient, observe: Observe) -> None:
+        self._client = client
+        self._observe = observe
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if not inspect.iscoroutinefunction(attr):
+            return attr
+        observe = self._observe
+
+        async def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return await attr(*args, **kwargs)
+            finally:
+                observe(name, time.perf_counter() - started)
+
+        return timed
+
+
 @dataclass
 class _Pooled:
     fingerprint: str
     client: AsyncQdrantClient
     last_used: float = field(default_factory=time.monotonic)
+    timed: AsyncQdrantClient | None = None
+
+    @property
+    def handed_out(self) -> AsyncQdrantClient:
+        return self.timed or self.client
 
 
 @dataclass
@@ -157,6 +192,8 @@ class ClientPool:
     nobody asked for in `idle_seconds` (its store was deleted) is closed."""
 
     idle_seconds: float = 900.0
+    observe: Observe | None = None
+    """Told the method name and duration of every call through a pooled client."""
     _clients: dict[str, _Pooled] = field(default_factory=dict)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -168,12 +205,13 @@ class ClientPool:
             pooled = self._clients.get(key)
             if pooled is not None and pooled.fingerprint == ep.fingerprint():
                 pooled.last_used = time.monotonic()
-                return pooled.client
+                return pooled.handed_out
             if pooled is not None:
                 await self._close(pooled)
             client = _make_client(ep)
-            self._clients[key] = _Pooled(ep.fingerprint(), client)
-            return client
+            timed = cast(AsyncQdrantClient, _TimedClient(client, self.observe)) if self.observe else None
+            pooled = self._clients[key] = _Pooled(ep.fingerprint(), client, timed=timed)
+            return pooled.handed_out
 
     async def _evict_idle(self, keep: str) -> None:
         cutoff = time.monotonic() - self.idle_seconds
@@ -183,7 +221,7 @@ class ClientPool:
     def cached(self, key: str) -> AsyncQdrantClient | None:
         """The client last used for a store, e.g. to delete a collection after its store went away."""
         pooled = self._clients.get(key)
-        return pooled.client if pooled else None
+        return pooled.handed_out if pooled else None
 
     def __len__(self) -> int:
         return len(self._clients)

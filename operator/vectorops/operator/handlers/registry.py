@@ -17,6 +17,7 @@ from vectorops.operator.handlers import (
 )
 from vectorops.operator.handlers.passes import PassGate
 from vectorops.operator.handlers.wiring import Wiring
+from vectorops.operator.metrics import OperatorMetrics
 from vectorops.operator.reconcilers.routes import RouteSync
 from vectorops.operator.settings import OperatorSettings
 
@@ -27,12 +28,16 @@ def build_registry(
     pool: ClientPool,
     probe: EmbedderProbe,
     prober: EndpointProber,
+    metrics: OperatorMetrics | None = None,
 ) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     # The same credentials as our own client (kubernetes_asyncio): in-cluster service account, else
     # kubeconfig.
     kopf.on.login(registry=registry)(kopf.login_via_async_client)
-    wiring = Wiring(registry, kube, settings, PassGate(settings.max_concurrent_reconciles))
+    gate = PassGate(settings.max_concurrent_reconciles)
+    metrics = metrics or OperatorMetrics()
+    metrics.watch_gate(gate)
+    wiring = Wiring(registry, kube, settings, gate, metrics)
     route_sync = RouteSync(kube, refresh_seconds=settings.resync_seconds)
     vectorstore.setup(wiring, pool)
     vectorcollection.setup(wiring, pool)

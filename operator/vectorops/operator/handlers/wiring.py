@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,14 +16,15 @@ from vectorops.operator.adapters.kube import KubeReader
 from vectorops.operator.api.conditions import ConditionStatus, ConditionType, Reason
 from vectorops.operator.api.kinds import GROUP, VERSION, KindInfo
 from vectorops.operator.handlers.passes import PassGate
+from vectorops.operator.metrics import PROGRESS, OperatorMetrics
 from vectorops.operator.reconcilers.outcome import Context, EventNote, Outcome, outcome
 from vectorops.operator.settings import OperatorSettings
 from vectorops.operator.status.conditions import ConditionUpdate, ready_transition
 from vectorops.operator.status.patch import status_patch
 
 ReconcileFn = Callable[[Context], Awaitable[Outcome]]
-# Not-ready reasons that mean "on its way", not "something is wrong": their Events are Normal.
-PROGRESS = {Reason.ROLLING_OUT.value, Reason.RECONCILING.value, Reason.DIMENSION_UNKNOWN.value}
+# PROGRESS: not-ready reasons that mean "on its way", not "something is wrong": their Events are Normal
+# (and the metrics do not count them as errors).
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 log = logging.getLogger("vectorops.operator")
 
@@ -35,6 +37,7 @@ class Wiring:
     kube: KubeReader
     settings: OperatorSettings
     gate: PassGate
+    metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
 
 
 def _failed(ctx: Context, reason: str, message: str) -> Outcome:
@@ -72,28 +75,47 @@ def write_status(patch: kopf.Patch, current: Mapping[str, Any], result: Outcome)
 async def run_pass(reconcile: ReconcileFn, ctx: Context) -> Outcome:
     """One pass; whatever goes wrong ends as a condition, never as an exception kopf would retry in a
     tight loop (the resync timer is the retry)."""
+    result, _ = await _run_pass(reconcile, ctx)
+    return result
+
+
+async def _run_pass(reconcile: ReconcileFn, ctx: Context) -> tuple[Outcome, bool]:
+    """run_pass, and whether the pass ended in an exception."""
     try:
-        return await reconcile(ctx)
+        return await reconcile(ctx), False
     except pydantic.ValidationError as e:
         # The apiserver validated the object, so this means operator and CRD versions disagree.
         first = e.errors()[0]["msg"]
         message = f"the operator cannot read this spec (CRD and operator versions differ?): {first}"
-        return _failed(ctx, Reason.INVALID_SPEC.value, message)
+        return _failed(ctx, Reason.INVALID_SPEC.value, message), True
     except Exception as e:
         log.exception("reconcile of %s/%s failed", ctx.namespace, ctx.name)
-        return _failed(ctx, Reason.RECONCILE_ERROR.value, f"unexpected {type(e).__name__}: {e}; retrying")
+        message = f"unexpected {type(e).__name__}: {e}; retrying"
+        return _failed(ctx, Reason.RECONCILE_ERROR.value, message), True
 
 
 Handler = Callable[..., Awaitable[None]]
 
 
-def make_handlers(gate: PassGate, kube: KubeReader, reconcile: ReconcileFn) -> tuple[Handler, Handler]:
-    """The change handler and the resync handler of one kind, both passing through the gate."""
+def make_handlers(
+    gate: PassGate,
+    kube: KubeReader,
+    reconcile: ReconcileFn,
+    kind: str = "",
+    metrics: OperatorMetrics | None = None,
+) -> tuple[Handler, Handler]:
+    """The change handler and the resync handler of one kind, both passing through the gate; each
+    pass is counted in `metrics` under `kind`."""
 
     async def handler(body: kopf.Body, patch: kopf.Patch, logger: Logger, **kwargs: Any) -> None:
         async with gate.hold(str(body.metadata.uid)):
             ctx = context(body, kube, kwargs)
-            result = await run_pass(reconcile, ctx)
+            started = time.perf_counter()
+            result, crashed = await _run_pass(reconcile, ctx)
+            seconds = time.perf_counter() - started
+        if metrics is not None:
+            reasons = (e.reason for e in result.events)
+            metrics.observe_pass(kind, ctx.uid, result.conditions, reasons, seconds, crashed)
         write_status(patch, ctx.status, result)
         events = list(result.events)
         transition = ready_transition(ctx.status.get("conditions") or [], result.conditions)
@@ -118,10 +140,24 @@ def make_handlers(gate: PassGate, kube: KubeReader, reconcile: ReconcileFn) -> t
     return handler, resync_handler
 
 
+def make_forget(metrics: OperatorMetrics) -> Handler:
+    """The watch-event handler that drops a deleted object from the objects gauge."""
+
+    async def forget(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+        if event.get("type") == "DELETED":
+            metrics.forget(str(body.get("metadata", {}).get("uid", "")))
+
+    return forget
+
+
+def _deleted(event: kopf.RawEvent, **_: Any) -> bool:
+    return event.get("type") == "DELETED"
+
+
 def register(wiring: Wiring, kind: KindInfo, reconcile: ReconcileFn, interval: float | None = None) -> None:
     """Run `reconcile` on create/update/resume and every resync interval (or `interval`, for kinds whose
     passes decide themselves what is due, like probes); patch only what changed."""
-    handler, resync_handler = make_handlers(wiring.gate, wiring.kube, reconcile)
+    handler, resync_handler = make_handlers(wiring.gate, wiring.kube, reconcile, kind.kind, wiring.metrics)
     resync = min(interval, wiring.settings.resync_seconds) if interval else wiring.settings.resync_seconds
 
     resource = (GROUP, VERSION, kind.plural)
@@ -140,3 +176,7 @@ def register(wiring: Wiring, kind: KindInfo, reconcile: ReconcileFn, interval: f
         idle=min(resync / 2, 10.0),
         registry=registry,
     )(resync_handler)
+    # Only DELETED events reach this handler (the filter runs first), so no other event logs a line.
+    kopf.on.event(*resource, id=f"metrics-forget-{kind.singular}", when=_deleted, registry=registry)(
+        make_forget(wiring.metrics)
+    )
