@@ -10,7 +10,6 @@ import base64
 import contextlib
 import os
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -25,6 +24,7 @@ from pathlib import Path
 import yaml
 
 from vectorops.devtools.binaries import Binaries, ensure_binaries
+from vectorops.devtools.processes import stop_group
 
 ADMIN_TOKEN_USER = "vectorops-admin"
 
@@ -201,16 +201,7 @@ class ControlPlane:
     def stop(self) -> None:
         """Stop the apiserver, then etcd; never leaves a process behind."""
         for proc in reversed(self._procs):
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGTERM)
-        for proc in reversed(self._procs):
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
+            stop_group(proc, timeout=5)
         self._procs.clear()
         if not self.keep_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)

@@ -43,7 +43,6 @@ import hashlib
 import json
 import os
 import re
-import signal
 import ssl
 import subprocess
 import sys
@@ -59,6 +58,7 @@ from typing import Any
 
 from vectorops.devtools.controlplane import ControlPlane, free_port
 from vectorops.devtools.netns import NetnsUnavailable, TestHost
+from vectorops.devtools.processes import stop_group
 from vectorops.operator.builders.embedder_workload import SERVICE_PORT
 
 FIELD_MANAGER = "vectorops-dev-kubelet"
@@ -405,16 +405,8 @@ class DevKubelet:
 
     def _stop_process(self, w: _Workload) -> None:
         proc, w.proc, w.ready = w.proc, None, False
-        if proc is None or proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
+        if proc is not None:
+            stop_group(proc)
 
     def _remove(self, w: _Workload) -> None:
         say(f"{w.name}: Deployment deleted; stopping it")

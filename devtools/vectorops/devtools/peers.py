@@ -25,11 +25,9 @@ inputs is a 422 too; with `api_key`, every route but /health answers 401 `{"deta
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -41,6 +39,7 @@ from pathlib import Path
 from types import TracebackType
 
 from vectorops.devtools.controlplane import free_port
+from vectorops.devtools.processes import stop_group
 
 INFINITY_VERSION = "0.0.78"
 
@@ -265,14 +264,7 @@ class PeerServer:
     def stop(self, timeout: float = 15) -> None:
         """SIGTERM (uvicorn shuts down gracefully), SIGKILL after `timeout` seconds."""
         if self.proc is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+            stop_group(self.proc, timeout)
             self.proc = None
         if self._given_workdir is None and self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
