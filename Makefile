@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: all dev test lint unit integration e2e crds crds-check envtest system-deps venv lock clean
+.PHONY: all dev test lint unit integration e2e crds crds-check rules envtest system-deps venv lock clean
 
 all: test
 
@@ -40,6 +40,11 @@ crds: $(STAMP)
 
 crds-check: $(STAMP)
 	$(BIN)/vectorops crds --output crds --check
+
+# The Prometheus rule files the operator's builders make for every object in examples/ (promtool-checked
+# in tests/unit/test_alert_rules.py), one per object, into build/rules/.
+rules: $(STAMP)
+	$(BIN)/vectorops rules --output build/rules
 
 lint: $(STAMP) crds-check
 	$(BIN)/ruff check .

@@ -1,4 +1,4 @@
-"""The `vectorops` command: operator, embedder, gateway, crds. (Development tools: `vectorops-dev`.)"""
+"""The `vectorops` command: operator, embedder, gateway, crds, rules. (Development tools: `vectorops-dev`.)"""
 
 from __future__ import annotations
 
@@ -40,6 +40,41 @@ def _crds(args: argparse.Namespace) -> int:
         if p.name not in rendered:
             p.unlink()
     print(f"wrote {len(rendered)} CRDs to {out}")
+    return 0
+
+
+RULE_FILES = "*.rules.yaml"
+
+
+def _rules(args: argparse.Namespace) -> int:
+    """The Prometheus rule files the operator's builders make for every object under --examples, plus
+    the operator's own group: one file per object (`<kind>-<namespace>-<name>.rules.yaml`)."""
+    import yaml
+
+    from vectorops.operator.builders.alert_rules import object_rules, operator_rules
+
+    out = Path(args.output)
+    files: dict[str, dict[str, object]] = {"operator.rules.yaml": operator_rules()}
+    for path in sorted(Path(args.examples).rglob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if not isinstance(doc, dict):
+                continue
+            group = object_rules(doc)
+            if group is None:
+                continue
+            meta = doc.get("metadata") or {}
+            name = f"{doc['kind'].lower()}-{meta.get('namespace') or 'default'}-{meta['name']}.rules.yaml"
+            if name in files:
+                print(f"{path}: {doc['kind']} {meta['name']} is defined twice", file=sys.stderr)
+                return 1
+            files[name] = group
+    out.mkdir(parents=True, exist_ok=True)
+    for p in out.glob(RULE_FILES):
+        if p.name not in files:
+            p.unlink()
+    for name, group in files.items():
+        (out / name).write_text(yaml.safe_dump({"groups": [group]}, sort_keys=False, width=120))
+    print(f"wrote {len(files)} rule files to {out}")
     return 0
 
 
@@ -89,6 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="crds", help="directory (default: crds)")
     p.add_argument("--check", action="store_true", help="fail with a diff if the directory is stale")
     p.set_defaults(func=_crds)
+
+    p = sub.add_parser("rules", help="render the Prometheus rule files for the objects in examples/")
+    p.add_argument("-o", "--output", default="build/rules", help="directory (default: build/rules)")
+    p.add_argument(
+        "--examples", default="examples", help="manifests to read, recursively (default: examples)"
+    )
+    p.set_defaults(func=_rules)
 
     p = sub.add_parser("embedder", help="serve an embedding model (settings: VECTOROPS_EMBEDDER_* env vars)")
     p.add_argument("--model", help="model directory or Hugging Face repo id")

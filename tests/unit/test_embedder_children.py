@@ -80,6 +80,7 @@ tests:
             exp_annotations:
               summary: "EmbeddingModel ml/minilm: no embedder replica is up"
               description: "No pod of the embedder has answered a scrape for 5 minutes; embeddings through it fail."
+              runbook_url: docs/runbooks/VectorOpsEmbedderDown.md
       - eval_time: 15m
         alertname: VectorOpsEmbedderErrors
         exp_alerts:
@@ -87,6 +88,7 @@ tests:
             exp_annotations:
               summary: "EmbeddingModel ml/minilm: more than 5% of requests fail"
               description: "10% of embedding requests end in a 5xx."
+              runbook_url: docs/runbooks/VectorOpsEmbedderErrors.md
       - eval_time: 15m
         alertname: VectorOpsEmbedderQueueBacklog
         exp_alerts:
@@ -94,6 +96,7 @@ tests:
             exp_annotations:
               summary: "EmbeddingModel ml/minilm: more than 3276 texts waiting"
               description: "The batching queue stays long (429s follow when it fills); scale out or raise maxBatchSize."
+              runbook_url: docs/runbooks/VectorOpsEmbedderQueueBacklog.md
       - eval_time: 15m
         alertname: VectorOpsEmbedderCacheUnavailable
         exp_alerts: []
@@ -114,6 +117,7 @@ tests:
             exp_annotations:
               summary: "EmbeddingModel ml/minilm: no embedder replica is up"
               description: "No pod of the embedder has answered a scrape for 5 minutes; embeddings through it fail."
+              runbook_url: docs/runbooks/VectorOpsEmbedderDown.md
 """
 
 

@@ -261,3 +261,64 @@ def test_the_metrics_port_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     assert OperatorSettings().metrics_port == 9090
     monkeypatch.setenv("VECTOROPS_METRICS_PORT", "0")
     assert OperatorSettings().metrics_port == 0  # off
+
+
+# -- per-object gauges of collections and endpoints ------------------------------------------------
+
+
+def named_body(uid: str, name: str, status: dict[str, Any]) -> kopf.Body:
+    return kopf.Body({"metadata": {"name": name, "namespace": "ns", "uid": uid}, "status": status})
+
+
+async def test_collection_gauges_follow_the_status_the_pass_leaves(metrics: OperatorMetrics) -> None:
+    observed = {"qdrantStatus": "yellow", "pointsCount": 1000, "indexedVectorsCount": 400}
+
+    async def synced(ctx: Context) -> Outcome:
+        return outcome(ctx, [ready(ConditionStatus.TRUE, Reason.SYNCED.value)], dict(observed))
+
+    async def unreachable(ctx: Context) -> Outcome:  # reached no Qdrant: the status keeps what it had
+        return outcome(ctx, [ready(ConditionStatus.FALSE, "BackendError")])
+
+    handler, _ = wiring.make_handlers(PassGate(4), None, synced, KIND, metrics)  # type: ignore[arg-type]
+    await handler(body=named_body("c1", "articles", {}), patch=kopf.Patch(), logger=log)
+    where = {"namespace": "ns", "collection": "articles"}
+    assert value(metrics, "vectorops_collection_status", **where, status="yellow") == 1
+    for color in ("green", "grey", "red"):
+        assert value(metrics, "vectorops_collection_status", **where, status=color) == 0
+    assert value(metrics, "vectorops_collection_points", **where) == 1000
+    assert value(metrics, "vectorops_collection_indexed_vectors", **where) == 400
+
+    handler, _ = wiring.make_handlers(PassGate(4), None, unreachable, KIND, metrics)  # type: ignore[arg-type]
+    await handler(body=named_body("c1", "articles", observed), patch=kopf.Patch(), logger=log)
+    assert value(metrics, "vectorops_collection_points", **where) == 1000
+    # A collection never seen in Qdrant has no series; a deleted one leaves.
+    await handler(body=named_body("c2", "new", {}), patch=kopf.Patch(), logger=log)
+    assert not any(dict(labels).get("collection") == "new" for _, labels in samples(metrics))
+    await wiring.make_forget(metrics)(event={"type": "DELETED"}, body=named_body("c1", "articles", {}))
+    assert value(metrics, "vectorops_collection_points", **where) is None
+
+
+async def test_endpoint_gauges_read_health_and_the_healthy_condition(metrics: OperatorMetrics) -> None:
+    def healthy(status: ConditionStatus) -> ConditionUpdate:
+        return ConditionUpdate(ConditionType.HEALTHY.value, status, "ProbeFailed", "m")
+
+    plans = {
+        "e1": ({"consecutiveFailures": 4}, healthy(ConditionStatus.FALSE)),
+        "e2": ({"consecutiveFailures": 0}, healthy(ConditionStatus.TRUE)),
+        "e3": ({}, healthy(ConditionStatus.UNKNOWN)),  # probing off
+    }
+
+    async def probed(ctx: Context) -> Outcome:
+        health, update = plans[ctx.uid]
+        return outcome(ctx, [update], {"health": health} if health else {})
+
+    handler, _ = wiring.make_handlers(PassGate(4), None, probed, "ExternalModelEndpoint", metrics)  # type: ignore[arg-type]
+    for uid in plans:
+        await handler(body=named_body(uid, f"ep-{uid}", {}), patch=kopf.Patch(), logger=log)
+    failures, up = "vectorops_endpoint_probe_failures", "vectorops_endpoint_healthy"
+    assert value(metrics, failures, namespace="ns", endpoint="ep-e1") == 4
+    assert value(metrics, up, namespace="ns", endpoint="ep-e1") == 0
+    assert value(metrics, failures, namespace="ns", endpoint="ep-e2") == 0
+    assert value(metrics, up, namespace="ns", endpoint="ep-e2") == 1
+    assert value(metrics, failures, namespace="ns", endpoint="ep-e3") is None
+    assert value(metrics, up, namespace="ns", endpoint="ep-e3") is None

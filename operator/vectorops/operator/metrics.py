@@ -2,7 +2,9 @@
 
 Label values are bounded: kinds are the four CRDs, reasons are the named condition reasons (api/conditions.py
 Reason, plus the probe and backend reasons below; anything else is counted as "Other"), Qdrant operations
-are qdrant-client method names. The objects gauge and the pass gate's gauges are read at scrape time.
+are qdrant-client method names; the per-object gauges (collections, endpoints) carry the object's
+namespace and name, bounded by the number of objects. The objects gauge, the per-object gauges and the
+pass gate's gauges are read at scrape time.
 
 Nothing here knows kopf, the handlers or the adapters: the handlers report each pass (observe_pass) and
 each deletion (forget), the Qdrant client pool reports each call through `qdrant_call`.
@@ -23,6 +25,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from vectorops.operator.api.conditions import ConditionStatus, ConditionType, Reason
+from vectorops.operator.api.kinds import EXTERNAL_MODEL_ENDPOINT, VECTOR_COLLECTION
+from vectorops.operator.api.vectorcollection import QdrantCollectionStatus
 
 log = logging.getLogger("vectorops.operator")
 
@@ -99,12 +103,59 @@ class Saturation(Protocol):
     def limit(self) -> int: ...
 
 
+COLORS = tuple(c.value for c in QdrantCollectionStatus)
+
+
+@dataclass(frozen=True)
+class CollectionState:
+    """What a VectorCollection's status says of the Qdrant collection (None: not known yet)."""
+
+    color: str | None
+    points: int | None
+    indexed: int | None
+
+
+@dataclass(frozen=True)
+class EndpointState:
+    """What an ExternalModelEndpoint's status says of its health (None: not probed)."""
+
+    failures: int | None
+    healthy: bool | None
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def observed_state(kind: str, status: Mapping[str, Any]) -> CollectionState | EndpointState | None:
+    """The gauges' figures from an object's status (the one its pass leaves), for the kinds that have them."""
+    if kind == VECTOR_COLLECTION.kind:
+        color = status.get("qdrantStatus")
+        return CollectionState(
+            color if color in COLORS else None,
+            _count(status.get("pointsCount")),
+            _count(status.get("indexedVectorsCount")),
+        )
+    if kind == EXTERNAL_MODEL_ENDPOINT.kind:
+        health = status.get("health") or {}
+        failures = _count(health.get("consecutiveFailures")) if health else None
+        healthy: bool | None = None
+        for c in status.get("conditions") or []:
+            if c.get("type") == ConditionType.HEALTHY.value and c.get("status") in ("True", "False"):
+                healthy = c["status"] == "True"
+        return EndpointState(failures, healthy)
+    return None
+
+
 @dataclass
 class _Last:
     kind: str
     ready: str
     reason: str
     seen: float
+    namespace: str = ""
+    name: str = ""
+    state: CollectionState | EndpointState | None = None
 
 
 class _StateCollector(Collector):
@@ -117,9 +168,15 @@ class _StateCollector(Collector):
             "Objects by kind and by the Ready status and reason of their last reconcile pass",
             labels=["kind", "ready", "reason"],
         )
-        for (kind, ready, reason), n in sorted(self._metrics.object_counts().items()):
+        live = self._metrics.live_objects()
+        counts: dict[tuple[str, str, str], int] = {}
+        for last in live:
+            key = (last.kind, last.ready, last.reason)
+            counts[key] = counts.get(key, 0) + 1
+        for (kind, ready, reason), n in sorted(counts.items()):
             objects.add_metric([kind, ready, reason], float(n))
         yield objects
+        yield from _object_gauges(live)
         gate = self._metrics.gate
         if gate is None:
             return
@@ -138,6 +195,50 @@ class _StateCollector(Collector):
             "Slots: VECTOROPS_MAX_CONCURRENT_RECONCILES",
             value=float(gate.limit),
         )
+
+
+def _object_gauges(live: Sequence[_Last]) -> Iterable[GaugeMetricFamily]:
+    """The per-object gauges of collections and endpoints, from their last pass's status."""
+    where = ["namespace", "collection"]
+    status = GaugeMetricFamily(
+        "vectorops_collection_status",
+        "1 for Qdrant's current status (green, yellow, grey, red) of each VectorCollection's collection",
+        labels=[*where, "status"],
+    )
+    points = GaugeMetricFamily(
+        "vectorops_collection_points", "Points in each VectorCollection's Qdrant collection", labels=where
+    )
+    indexed = GaugeMetricFamily(
+        "vectorops_collection_indexed_vectors",
+        "Vectors covered by an index in each VectorCollection's Qdrant collection",
+        labels=where,
+    )
+    failures = GaugeMetricFamily(
+        "vectorops_endpoint_probe_failures",
+        "Consecutive failed health probes of each ExternalModelEndpoint (status.health)",
+        labels=["namespace", "endpoint"],
+    )
+    healthy = GaugeMetricFamily(
+        "vectorops_endpoint_healthy",
+        "1 when an ExternalModelEndpoint's Healthy condition is True, 0 when False (absent when Unknown)",
+        labels=["namespace", "endpoint"],
+    )
+    for last in sorted(live, key=lambda x: (x.kind, x.namespace, x.name)):
+        state, labels = last.state, [last.namespace, last.name]
+        if isinstance(state, CollectionState):
+            if state.color is not None:
+                for color in COLORS:
+                    status.add_metric([*labels, color], 1.0 if color == state.color else 0.0)
+            if state.points is not None:
+                points.add_metric(labels, float(state.points))
+            if state.indexed is not None:
+                indexed.add_metric(labels, float(state.indexed))
+        elif isinstance(state, EndpointState):
+            if state.failures is not None:
+                failures.add_metric(labels, float(state.failures))
+            if state.healthy is not None:
+                healthy.add_metric(labels, 1.0 if state.healthy else 0.0)
+    yield from (status, points, indexed, failures, healthy)
 
 
 class OperatorMetrics:
@@ -200,7 +301,12 @@ class OperatorMetrics:
         event_reasons: Iterable[str],
         seconds: float,
         crashed: bool = False,
+        namespace: str = "",
+        name: str = "",
+        status: Mapping[str, Any] | None = None,
     ) -> None:
+        """Count one pass; `status` is the object's status once the pass's patch is applied (the
+        collection and endpoint gauges read it)."""
         ready, reason = ready_of(conditions)
         self.reconciles.labels(kind, ERROR if crashed else reason).inc()
         self.reconcile_seconds.labels(kind).observe(seconds)
@@ -211,7 +317,8 @@ class OperatorMetrics:
             self.drift_repairs.labels(kind).inc(repairs)
         if uid:
             with self._lock:
-                self._objects[uid] = _Last(kind, ready, reason, self._clock())
+                state = observed_state(kind, status or {})
+                self._objects[uid] = _Last(kind, ready, reason, self._clock(), namespace, name, state)
 
     def forget(self, uid: str) -> None:
         """The object is gone: it leaves the objects gauge."""
@@ -226,16 +333,13 @@ class OperatorMetrics:
         self.backend_seconds.labels("qdrant", operation).observe(seconds)
 
     # -- read at scrape time --------------------------------------------------------------------------
-    def object_counts(self) -> dict[tuple[str, str, str], int]:
+    def live_objects(self) -> list[_Last]:
+        """The last pass of every object seen within `stale_after` (older ones are dropped)."""
         cutoff = self._clock() - self.stale_after
-        counts: dict[tuple[str, str, str], int] = {}
         with self._lock:
             for uid in [u for u, last in self._objects.items() if last.seen < cutoff]:
                 del self._objects[uid]
-            for last in self._objects.values():
-                key = (last.kind, last.ready, last.reason)
-                counts[key] = counts.get(key, 0) + 1
-        return counts
+            return list(self._objects.values())
 
 
 async def serve(registry: CollectorRegistry, host: str, port: int) -> web.AppRunner | None:

@@ -11,6 +11,8 @@ from typing import Any
 
 from vectorops.operator.api.embeddingmodel import BatchingSpec, EmbedderAlertsSpec, EmbeddingModelSpec
 from vectorops.operator.builders.embedder_workload import labels, workload_name
+from vectorops.operator.builders.rule_files import group
+from vectorops.operator.builders.rule_files import rule as base_rule
 
 Manifest = dict[str, Any]
 MONITORING_API = "monitoring.coreos.com/v1"
@@ -55,13 +57,8 @@ def alert_rules(model: str, namespace: str, spec: EmbeddingModelSpec) -> list[Ma
     where = f"EmbeddingModel {namespace}/{model}"
 
     def rule(name: str, expr: str, for_: str, severity: str, summary: str, description: str) -> Manifest:
-        return {
-            "alert": name,
-            "expr": expr,
-            "for": for_,
-            "labels": {"severity": severity, "namespace": namespace, "embeddingmodel": model},
-            "annotations": {"summary": summary, "description": description},
-        }
+        where_labels = {"severity": severity, "namespace": namespace, "embeddingmodel": model}
+        return base_rule(name, expr, for_, where_labels, summary, description)
 
     return [
         rule(
@@ -119,5 +116,9 @@ def build_prometheus_rule(model: str, namespace: str, spec: EmbeddingModelSpec) 
         "apiVersion": MONITORING_API,
         "kind": "PrometheusRule",
         "metadata": {"name": workload_name(model), "labels": labels(model)},
-        "spec": {"groups": [{"name": f"vectorops-embedder-{namespace}-{model}", "rules": rules}]},
+        "spec": {"groups": [rule_group(model, namespace, rules)]},
     }
+
+
+def rule_group(model: str, namespace: str, rules: list[Manifest]) -> Manifest:
+    return group(f"vectorops-embedder-{namespace}-{model}", rules)

@@ -115,7 +115,10 @@ def make_handlers(
             seconds = time.perf_counter() - started
         if metrics is not None:
             reasons = (e.reason for e in result.events)
-            metrics.observe_pass(kind, ctx.uid, result.conditions, reasons, seconds, crashed)
+            after = {**ctx.status, **result.desired_status()}  # the status once the patch is applied
+            metrics.observe_pass(
+                kind, ctx.uid, result.conditions, reasons, seconds, crashed, ctx.namespace, ctx.name, after
+            )
         write_status(patch, ctx.status, result)
         events = list(result.events)
         transition = ready_transition(ctx.status.get("conditions") or [], result.conditions)
