@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -86,12 +87,22 @@ def test_examples_get_a_ready_condition(cluster: Cluster, namespace: str, operat
     # The dev Postgres Secret only exists under `make dev`: reported, not crashed on.
     assert condition(cluster.get(namespace, "vectorstore", "default"))["reason"] == "SecretNotFound"
     # The model declares its dimension, so the collection exists before the embedder rolls out; it is
-    # usable but says what is not in effect (schema and alerts not built, index settings on an
-    # embedded engine).
+    # usable but says what is not in effect (the schema not built, index settings on an embedded
+    # engine). Its alert rules are applied: a PrometheusRule, owned by the collection.
     obj = cluster.wait_for(namespace, "vectorcollection", "articles", ready_is("True", "Incomplete"))
     message = condition(obj)["message"]
-    assert "spec.postgresSchema" in message and "spec.alerts" in message and "spec.hnsw" in message
+    assert "spec.postgresSchema" in message and "spec.hnsw" in message and "spec.alerts" not in message
     assert condition(obj, "Schema")["reason"] == "NotImplemented"
+    alerts = condition(obj, "Alerts")
+    assert (alerts["status"], alerts["reason"]) == ("True", "Synced"), alerts
+    rule = json.loads(
+        cluster.kubectl(
+            "get", "prometheusrule", "-n", namespace, "vectorops-collection-articles", "-o", "json"
+        ).stdout
+    )
+    assert rule["metadata"]["ownerReferences"][0]["uid"] == obj["metadata"]["uid"]
+    alert_names = [r.get("alert") for r in rule["spec"]["groups"][0]["rules"]]
+    assert "VectorOpsCollectionNotGreen" in alert_names
     assert obj["status"]["dimension"] == 384
 
 

@@ -13,7 +13,10 @@ def spec(**fields: object) -> VectorCollectionSpec:
 
 
 def test_requested_parts_that_are_not_built_say_so_and_ready_names_them() -> None:
-    parts = part_conditions(spec(postgresSchema={"enabled": True}, alerts={"enabled": True}))
+    # A reconciler without a rule writer does not deliver alerts either: it says so too.
+    asked = spec(postgresSchema={"enabled": True}, alerts={"enabled": True})
+    assert [u.type for u in part_conditions(asked).updates] == ["Schema"]  # Alerts: the RuleSync's
+    parts = part_conditions(asked, alerts_built=False)
     assert [(u.type, u.status, u.reason) for u in parts.updates] == [
         ("Schema", ConditionStatus.UNKNOWN, "NotImplemented"),
         ("Alerts", ConditionStatus.UNKNOWN, "NotImplemented"),
@@ -27,7 +30,7 @@ def test_requested_parts_that_are_not_built_say_so_and_ready_names_them() -> Non
 
 
 def test_parts_not_asked_for_leave_no_condition() -> None:
-    parts = part_conditions(spec(postgresSchema={"enabled": False}))
+    parts = part_conditions(spec(postgresSchema={"enabled": False}), alerts_built=False)
     assert parts.updates == [] and parts.gaps == []
     assert parts.remove == ["Schema", "Alerts"]
     synced, _ = collection_synced("docs", [])

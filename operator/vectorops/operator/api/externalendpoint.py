@@ -163,6 +163,18 @@ class HealthProbeSpec(CRDModel):
     mapping re-pins."""
 
 
+class EndpointAlertsSpec(CRDModel):
+    """Prometheus alert rules generated for the endpoint (probes failing, unhealthy, the gateway's breaker
+    open, the gateway's calls failing)."""
+
+    enabled: bool = True
+    """Generate the rules (a PrometheusRule, or a rules ConfigMap where that CRD is not served)."""
+    error_ratio: float = Field(default=0.05, gt=0.0, le=1.0)
+    """Alert when more than this share of the gateway's calls to the endpoint fail over 10 minutes."""
+    severity: str = Field(default="warning", json_schema_extra={"enum": ["info", "warning", "critical"]})
+    """Severity label of the alerts."""
+
+
 class ExternalModelEndpointSpec(CRDModel):
     """Desired route to an external model API."""
 
@@ -194,6 +206,8 @@ class ExternalModelEndpointSpec(CRDModel):
     """Circuit breaker thresholds."""
     health_probe: HealthProbeSpec | None = None
     """Active health probing."""
+    alerts: EndpointAlertsSpec | None = None
+    """Alert rules (on by default, with the defaults below); `enabled: false` turns them off."""
 
 
 class ProbedModel(CRDModel):

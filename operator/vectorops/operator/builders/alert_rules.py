@@ -8,8 +8,9 @@ ServiceMonitor/PodMonitor), or Prometheus renames it to `exported_namespace` and
 nothing. The gateway's series are selected by the gateway pod's `namespace` target label: a gateway runs
 in the namespace whose route table it serves.
 
-Not applied by the operator yet (`vectorops rules` renders them); EmbeddingModels' rules are in
-embedder_monitoring.py and applied as a PrometheusRule.
+The operator applies the collection and endpoint groups (reconcilers/alerts.py: a PrometheusRule, or a
+rules ConfigMap where that CRD is not served); the operator's own group is rendered by `vectorops rules`
+for whoever deploys the operator. EmbeddingModels' rules are in embedder_monitoring.py.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from vectorops.operator.api.embeddingmodel import EmbeddingModelSpec
+from vectorops.operator.api.externalendpoint import EndpointAlertsSpec, ExternalModelEndpointSpec
 from vectorops.operator.api.kinds import EMBEDDING_MODEL, EXTERNAL_MODEL_ENDPOINT, VECTOR_COLLECTION
 from vectorops.operator.api.vectorcollection import VectorCollectionSpec
 from vectorops.operator.builders import embedder_monitoring
@@ -27,7 +29,6 @@ INDEX_RATIO_MIN_POINTS = 100_000
 """The indexed-ratio alert ignores smaller collections: Qdrant indexes a segment only above its
 indexing threshold (20 MB of vectors by default), so a small collection is rightly (and cheaply) unindexed."""
 PROBE_FAILURES = 3
-ENDPOINT_ERROR_RATIO = 0.05
 OPERATOR_JOB = ".*vectorops-operator.*"
 """The scrape job of the operator (a ServiceMonitor's job is the Service's name: vectorops-operator)."""
 CRASH_REASONS = "ReconcileError|InvalidSpec"
@@ -83,10 +84,15 @@ def collection_rules(name: str, namespace: str, spec: VectorCollectionSpec) -> M
     return group(f"vectorops-collection-{namespace}-{name}", rules)
 
 
-def endpoint_rules(name: str, namespace: str) -> Manifest:
+def endpoint_rules(name: str, namespace: str, alerts: EndpointAlertsSpec | None = None) -> Manifest | None:
+    """The endpoint's group (on unless spec.alerts.enabled is false)."""
+    alerts = alerts or EndpointAlertsSpec()
+    if not alerts.enabled:
+        return None
+    ratio = alerts.error_ratio
     sel = f'namespace="{namespace}",endpoint="{name}"'
     backends = f'namespace="{namespace}",backend=~"{EXTERNAL_MODEL_ENDPOINT.kind}/{_regex_literal(name)}:.*"'
-    labels = {"severity": "warning", "namespace": namespace, "externalmodelendpoint": name}
+    labels = {"severity": alerts.severity, "namespace": namespace, "externalmodelendpoint": name}
     where = f"ExternalModelEndpoint {namespace}/{name}"
     calls = "vectorops_gateway_upstream_requests_total"
     rules = [
@@ -118,10 +124,10 @@ def endpoint_rules(name: str, namespace: str) -> Manifest:
         rule(
             "VectorOpsEndpointErrors",
             f'sum(rate({calls}{{{backends},outcome!="ok"}}[10m])) / sum(rate({calls}{{{backends}}}[10m]))'
-            f" > {ENDPOINT_ERROR_RATIO:g}",
+            f" > {ratio:g}",
             "5m",
             labels,
-            f"{where}: more than {ENDPOINT_ERROR_RATIO:.0%} of the gateway's calls fail",
+            f"{where}: more than {ratio:.0%} of the gateway's calls fail",
             "{{ $value | humanizePercentage }} of the gateway's calls to it failed over 10 minutes "
             "(an error or a non-2xx answer).",
         ),
@@ -200,5 +206,5 @@ def object_rules(manifest: Mapping[str, Any]) -> Manifest | None:
     if kind == VECTOR_COLLECTION.kind:
         return collection_rules(name, namespace, VectorCollectionSpec.model_validate(spec))
     if kind == EXTERNAL_MODEL_ENDPOINT.kind:
-        return endpoint_rules(name, namespace)
+        return endpoint_rules(name, namespace, ExternalModelEndpointSpec.model_validate(spec).alerts)
     return None

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from vectorops.operator.adapters.endpoint_probe import EndpointProber
+from vectorops.operator.adapters.kube import KubeWriter
 from vectorops.operator.api.kinds import EXTERNAL_MODEL_ENDPOINT
 from vectorops.operator.handlers.wiring import Wiring, register
+from vectorops.operator.reconcilers.alerts import RuleSync
 from vectorops.operator.reconcilers.externalendpoint import EndpointReconciler
 from vectorops.operator.reconcilers.routes import RouteSync
 
@@ -13,6 +15,6 @@ from vectorops.operator.reconcilers.routes import RouteSync
 PROBE_TICK_SECONDS = 5.0
 
 
-def setup(wiring: Wiring, prober: EndpointProber, routes: RouteSync) -> None:
-    reconciler = EndpointReconciler(prober=prober, routes=routes)
+def setup(wiring: Wiring, prober: EndpointProber, routes: RouteSync, writer: KubeWriter) -> None:
+    reconciler = EndpointReconciler(prober=prober, routes=routes, rules=RuleSync(writer))
     register(wiring, EXTERNAL_MODEL_ENDPOINT, reconciler.reconcile, interval=PROBE_TICK_SECONDS)

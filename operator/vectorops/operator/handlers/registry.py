@@ -40,8 +40,8 @@ def build_registry(
     wiring = Wiring(registry, kube, settings, gate, metrics)
     route_sync = RouteSync(kube, refresh_seconds=settings.resync_seconds)
     vectorstore.setup(wiring, pool)
-    vectorcollection.setup(wiring, pool)
+    vectorcollection.setup(wiring, pool, kube)
     embeddingmodel.setup(wiring, kube, probe, route_sync)
-    externalendpoint.setup(wiring, prober, route_sync)
+    externalendpoint.setup(wiring, prober, route_sync, kube)
     routes.setup(wiring, route_sync)
     return registry

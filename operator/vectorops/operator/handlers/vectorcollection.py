@@ -6,20 +6,25 @@ from typing import Any
 
 import kopf
 
+from vectorops.operator.adapters.kube import KubeWriter
 from vectorops.operator.adapters.qdrant import ClientPool, QdrantFailure
 from vectorops.operator.api.conditions import ConditionStatus, ConditionType, Reason
 from vectorops.operator.api.kinds import GROUP, VECTOR_COLLECTION, VERSION
 from vectorops.operator.handlers.wiring import Logger, Wiring, context, post_events, register, write_status
+from vectorops.operator.reconcilers.alerts import RuleSync
 from vectorops.operator.reconcilers.outcome import outcome
 from vectorops.operator.reconcilers.store import StoreProblem
 from vectorops.operator.reconcilers.vectorcollection import FORCE_DELETE_ANNOTATION, CollectionReconciler
 from vectorops.operator.status.conditions import ConditionUpdate
 
 
-def setup(wiring: Wiring, pool: ClientPool) -> None:
+def setup(wiring: Wiring, pool: ClientPool, writer: KubeWriter) -> None:
     settings = wiring.settings
     reconciler = CollectionReconciler(
-        pool=pool, default_store=settings.default_store, local_root=settings.local_store_root
+        pool=pool,
+        default_store=settings.default_store,
+        local_root=settings.local_store_root,
+        rules=RuleSync(writer),
     )
     register(wiring, VECTOR_COLLECTION, reconciler.reconcile)
 

@@ -10,7 +10,7 @@ from vectorops.operator.adapters.kube import KubeFailure, KubeWriter
 from vectorops.operator.api.base import SecretKeyRef
 from vectorops.operator.api.conditions import ConditionStatus, ConditionType, Reason
 from vectorops.operator.api.embeddingmodel import EmbeddingModelSpec
-from vectorops.operator.api.kinds import API_VERSION, EMBEDDING_MODEL, VECTOR_STORE
+from vectorops.operator.api.kinds import EMBEDDING_MODEL, VECTOR_STORE
 from vectorops.operator.api.vectorstore import VectorStoreSpec
 from vectorops.operator.builders.embedder_autoscaling import build_autoscaler
 from vectorops.operator.builders.embedder_monitoring import (
@@ -29,6 +29,7 @@ from vectorops.operator.builders.embedder_workload import (
 )
 from vectorops.operator.builders.references import Reference, RefKind, embeddingmodel_references
 from vectorops.operator.builders.routes import Contribution, embeddingmodel_offer, source_of
+from vectorops.operator.reconcilers.children import apply_or_prune, owner_reference
 from vectorops.operator.reconcilers.outcome import Context, EventNote, Outcome, outcome
 from vectorops.operator.reconcilers.references import resolve
 from vectorops.operator.reconcilers.routes import RouteSync, routed_condition
@@ -92,27 +93,15 @@ class EmbedderReconciler:
         )
         return ref, missing
 
-    async def _apply_or_prune(
-        self, ctx: Context, kind: tuple[str, str], name: str, manifest: Manifest | None
-    ) -> None:
-        """Apply the child, or delete one we made earlier that the spec no longer asks for."""
-        if manifest is not None:
-            manifest["metadata"] |= {"namespace": ctx.namespace, "ownerReferences": [_owner(ctx)]}
-            await self.writer.apply(manifest, ctx.namespace)
-            return
-        existing = await self.writer.get(kind[0], kind[1], ctx.namespace, name)
-        owners = ((existing or {}).get("metadata") or {}).get("ownerReferences") or []
-        if any(o.get("uid") == ctx.uid for o in owners):  # never someone else's object of that name
-            await self.writer.delete(kind[0], kind[1], ctx.namespace, name)
-
     async def _monitoring(self, ctx: Context, spec: EmbeddingModelSpec) -> ConditionUpdate:
         name = workload_name(ctx.name)
         monitor = build_pod_monitor(ctx.name, spec)
         rule = build_prometheus_rule(ctx.name, ctx.namespace, spec)
         served = await self.writer.served(MONITORING_API, "PodMonitor")
         if served:
-            await self._apply_or_prune(ctx, (MONITORING_API, "PodMonitor"), name, monitor)
-            await self._apply_or_prune(ctx, (MONITORING_API, "PrometheusRule"), name, rule)
+            kind = EMBEDDING_MODEL.kind
+            await apply_or_prune(self.writer, ctx, kind, (MONITORING_API, "PodMonitor"), name, monitor)
+            await apply_or_prune(self.writer, ctx, kind, (MONITORING_API, "PrometheusRule"), name, rule)
         kind = ConditionType.MONITORING.value
         if monitor is None and rule is None:
             return ConditionUpdate(kind, ConditionStatus.TRUE, Reason.DISABLED.value, "monitoring is off")
@@ -143,7 +132,7 @@ class EmbedderReconciler:
     async def _apply_tracked(self, ctx: Context, manifest: Manifest) -> tuple[Manifest, str | None]:
         """Apply a child; say whether that created it ("created") or changed it ("changed")."""
         meta = manifest["metadata"]
-        meta |= {"namespace": ctx.namespace, "ownerReferences": [_owner(ctx)]}
+        meta |= {"namespace": ctx.namespace, "ownerReferences": [owner_reference(ctx, EMBEDDING_MODEL.kind)]}
         before = await self.writer.get(manifest["apiVersion"], manifest["kind"], ctx.namespace, meta["name"])
         after = await self.writer.apply(manifest, ctx.namespace)
         if before is None:
@@ -158,8 +147,9 @@ class EmbedderReconciler:
             ctx, build_deployment(ctx.name, spec, self.image, redis_ref)
         )
         _, service_created = await self._apply_tracked(ctx, build_service(ctx.name))
-        await self._apply_or_prune(
-            ctx, ("autoscaling/v2", "HorizontalPodAutoscaler"), name, build_autoscaler(ctx.name, spec)
+        hpa = ("autoscaling/v2", "HorizontalPodAutoscaler")
+        await apply_or_prune(
+            self.writer, ctx, EMBEDDING_MODEL.kind, hpa, name, build_autoscaler(ctx.name, spec)
         )
         events = []
         for kind, change in (("Deployment", created), ("Service", service_created)):
@@ -267,14 +257,3 @@ def _child_event(ctx: Context, kind: str, name: str, change: str | None) -> Even
     if change == "changed":
         return EventNote("Normal", Reason.UPDATED.value, f"Updated {kind} {name}")
     return None
-
-
-def _owner(ctx: Context) -> dict[str, Any]:
-    return {
-        "apiVersion": API_VERSION,
-        "kind": EMBEDDING_MODEL.kind,
-        "name": ctx.name,
-        "uid": ctx.uid,
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }

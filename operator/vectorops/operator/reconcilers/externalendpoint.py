@@ -17,8 +17,10 @@ from vectorops.operator.adapters.endpoint_probe import EndpointProber
 from vectorops.operator.api.conditions import ConditionStatus, ConditionType, Reason
 from vectorops.operator.api.externalendpoint import ExternalModelEndpointSpec
 from vectorops.operator.api.kinds import EXTERNAL_MODEL_ENDPOINT
+from vectorops.operator.builders.alert_rules import endpoint_rules
 from vectorops.operator.builders.references import externalendpoint_references
 from vectorops.operator.builders.routes import Contribution, endpoint_offer, source_of
+from vectorops.operator.reconcilers.alerts import RuleSync
 from vectorops.operator.reconcilers.outcome import Context, Outcome, outcome
 from vectorops.operator.reconcilers.references import resolve
 from vectorops.operator.reconcilers.routes import RouteSync, endpoint_routable, routed_condition
@@ -122,6 +124,7 @@ def _previous_verdict(status: Mapping[str, Any]) -> ProbeVerdict | None:
 class EndpointReconciler:
     prober: EndpointProber
     routes: RouteSync
+    rules: RuleSync | None = None  # None: alert rules not delivered
 
     async def _key(self, ctx: Context, spec: ExternalModelEndpointSpec) -> str | None:
         ref = spec.auth.secret_ref if spec.auth else None
@@ -160,7 +163,15 @@ class EndpointReconciler:
             routed_condition(route_verdict, offered, table.version() if table else None, "not healthy")
         )
         updates.append(_ready(updates))
+        remove = []
+        if self.rules is not None:
+            group = endpoint_rules(ctx.name, ctx.namespace, spec.alerts)
+            alerts = await self.rules.sync(ctx, EXTERNAL_MODEL_ENDPOINT.kind, "endpoint", group)
+            if alerts is None:
+                remove.append(ConditionType.ALERTS.value)
+            else:
+                updates.append(alerts)
         extra: dict[str, Any] = {"health": health} if health else {}
         if reports.stale:  # replicas gone for good: their entries removed (a merge patch of nulls)
             extra[GATEWAYS_FIELD] = dict.fromkeys(reports.stale)
-        return outcome(ctx, updates, extra)
+        return outcome(ctx, updates, extra, remove=remove)

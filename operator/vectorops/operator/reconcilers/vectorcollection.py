@@ -17,6 +17,7 @@ from vectorops.operator.adapters.qdrant import ClientPool, QdrantEndpoint, Qdran
 from vectorops.operator.api.conditions import ConditionStatus, ConditionType, Reason
 from vectorops.operator.api.kinds import EMBEDDING_MODEL, VECTOR_COLLECTION
 from vectorops.operator.api.vectorcollection import VectorCollectionSpec
+from vectorops.operator.builders.alert_rules import collection_rules
 from vectorops.operator.builders.collection_diff import CollectionDiff, ObservedCollection, diff_collection
 from vectorops.operator.builders.collection_ownership import Claim, Owner, claim
 from vectorops.operator.builders.qdrant_collection import (
@@ -26,6 +27,7 @@ from vectorops.operator.builders.qdrant_collection import (
     ignored_by_embedded_engine,
     resolve_dimension,
 )
+from vectorops.operator.reconcilers.alerts import RuleSync
 from vectorops.operator.reconcilers.outcome import Context, EventNote, Outcome, outcome
 from vectorops.operator.reconcilers.store import StoreProblem, load_store, store_key
 from vectorops.operator.status import collection as collection_status
@@ -79,6 +81,7 @@ class CollectionReconciler:
     pool: ClientPool
     default_store: str | None
     local_root: Path | None = None
+    rules: RuleSync | None = None  # None: alert rules not delivered (Alerts says NotImplemented)
 
     def store_name(self, spec: VectorCollectionSpec) -> str:
         return spec.store_ref.name if spec.store_ref else (self.default_store or "")
@@ -104,7 +107,17 @@ class CollectionReconciler:
 
     async def reconcile(self, ctx: Context) -> Outcome:
         spec = VectorCollectionSpec.model_validate(ctx.spec)
-        parts = collection_status.part_conditions(spec)
+        parts = collection_status.part_conditions(spec, alerts_built=self.rules is not None)
+        if self.rules is not None:
+            alerts = await self.rules.sync(
+                ctx, VECTOR_COLLECTION.kind, "collection", collection_rules(ctx.name, ctx.namespace, spec)
+            )
+            if alerts is None:
+                parts.remove.append(ConditionType.ALERTS.value)
+            else:
+                parts.updates.append(alerts)
+                if alerts.status is not ConditionStatus.TRUE:
+                    parts.gaps.append(f"spec.alerts: {alerts.message}")
         references: Sequence[Problem] = ()
         try:  # each lookup reports its own missing reference, so nothing is read twice
             _, endpoint = await load_store(ctx.namespace, self.store_name(spec), ctx.kube, self.local_root)

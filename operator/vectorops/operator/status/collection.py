@@ -29,14 +29,18 @@ def _not_built(type_: ConditionType, field: str, what: str) -> tuple[ConditionUp
     return ConditionUpdate(type_.value, ConditionStatus.UNKNOWN, Reason.NOT_IMPLEMENTED.value, gap), gap
 
 
-def part_conditions(spec: VectorCollectionSpec) -> Parts:
+def part_conditions(spec: VectorCollectionSpec, alerts_built: bool = True) -> Parts:
+    """`alerts_built`: whether this reconciler delivers alert rules (its RuleSync then sets Alerts)."""
     parts = Parts([], [], [])
-    requested = (
+    requested: list[tuple[ConditionType, str, str, bool]] = [
         (ConditionType.SCHEMA, "spec.postgresSchema", "the PostgreSQL schema and operation log are",
          spec.postgres_schema is not None and spec.postgres_schema.enabled),
-        (ConditionType.ALERTS, "spec.alerts", "the collection's alert rules are",
-         spec.alerts is not None and spec.alerts.enabled),
-    )  # fmt: skip
+    ]  # fmt: skip
+    if not alerts_built:
+        requested.append(
+            (ConditionType.ALERTS, "spec.alerts", "the collection's alert rules are",
+             spec.alerts is not None and spec.alerts.enabled),
+        )  # fmt: skip
     for type_, field, what, asked in requested:
         if not asked:
             parts.remove.append(type_.value)  # a part no longer asked for leaves no stale condition
