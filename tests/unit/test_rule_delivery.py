@@ -4,6 +4,7 @@ which, and a refused apply is reported, not raised."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -103,3 +104,16 @@ def test_an_endpoint_can_turn_its_rules_off_and_set_their_threshold_and_severity
     assert group is not None
     errors = next(r for r in group["rules"] if r.get("alert") == "VectorOpsEndpointErrors")
     assert errors["expr"].endswith("> 0.2") and errors["labels"]["severity"] == "critical"
+
+
+async def test_an_unchanged_group_is_not_applied_again_until_the_refresh() -> None:
+    writer = Writer(served=True)
+    sync = RuleSync(writer, refresh_seconds=0.2)
+    group = endpoint_rules("hosted", "ml")
+    await sync.sync(ctx(), "ExternalModelEndpoint", "endpoint", group)
+    writer.objects.clear()  # deleted by hand
+    await sync.sync(ctx(), "ExternalModelEndpoint", "endpoint", group)
+    assert writer.objects == {}  # within the refresh: no API call at all
+    await asyncio.sleep(0.25)
+    await sync.sync(ctx(), "ExternalModelEndpoint", "endpoint", group)
+    assert ("PrometheusRule", "vectorops-endpoint-hosted") in writer.objects  # back after the refresh

@@ -16,5 +16,6 @@ PROBE_TICK_SECONDS = 5.0
 
 
 def setup(wiring: Wiring, prober: EndpointProber, routes: RouteSync, writer: KubeWriter) -> None:
-    reconciler = EndpointReconciler(prober=prober, routes=routes, rules=RuleSync(writer))
+    rules = RuleSync(writer, refresh_seconds=wiring.settings.resync_seconds)
+    reconciler = EndpointReconciler(prober=prober, routes=routes, rules=rules)
     register(wiring, EXTERNAL_MODEL_ENDPOINT, reconciler.reconcile, interval=PROBE_TICK_SECONDS)

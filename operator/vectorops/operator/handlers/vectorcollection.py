@@ -24,7 +24,7 @@ def setup(wiring: Wiring, pool: ClientPool, writer: KubeWriter) -> None:
         pool=pool,
         default_store=settings.default_store,
         local_root=settings.local_store_root,
-        rules=RuleSync(writer),
+        rules=RuleSync(writer, refresh_seconds=settings.resync_seconds),
     )
     register(wiring, VECTOR_COLLECTION, reconciler.reconcile)
 

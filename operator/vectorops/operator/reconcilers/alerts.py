@@ -4,7 +4,9 @@ rules off, and the kind of delivery said in the `Alerts` condition."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import time
+from dataclasses import dataclass, field
 
 from vectorops.operator.adapters.kube import KubeFailure, KubeWriter
 from vectorops.operator.api.conditions import ConditionStatus, ConditionType, Reason
@@ -28,7 +30,13 @@ RULES_IN_CONFIGMAP = "RulesInConfigMap"
 
 @dataclass
 class RuleSync:
+    """`refresh_seconds`: an unchanged group is applied again only this often (a rule object deleted or
+    edited by hand comes back within it), so frequent passes (endpoints tick every few seconds) cost no
+    API calls."""
+
     writer: KubeWriter
+    refresh_seconds: float = 60.0
+    _done: dict[str, tuple[str, bool, float]] = field(default_factory=dict)  # uid -> (content, served, when)
 
     async def sync(
         self, ctx: Context, owner_kind: str, prefix: str, group: Manifest | None
@@ -40,12 +48,18 @@ class RuleSync:
         kind = ConditionType.ALERTS.value
         try:
             served = await self.writer.served(*PROMETHEUS_RULE)
-            rule = prometheus_rule(name, labels, group) if group is not None and served else None
-            configmap = rules_configmap(name, labels, group) if group is not None and not served else None
-            if served:  # (an unserved kind has nothing to prune)
-                await apply_or_prune(self.writer, ctx, owner_kind, PROMETHEUS_RULE, name, rule)
-            await apply_or_prune(self.writer, ctx, owner_kind, CONFIGMAP, name, configmap)
+            content = json.dumps([name, group], sort_keys=True)
+            done = self._done.get(ctx.uid)
+            fresh = done is not None and time.monotonic() - done[2] < self.refresh_seconds
+            if not (fresh and done is not None and done[:2] == (content, served)):
+                rule = prometheus_rule(name, labels, group) if group is not None and served else None
+                configmap = rules_configmap(name, labels, group) if group is not None and not served else None
+                if served:  # (an unserved kind has nothing to prune)
+                    await apply_or_prune(self.writer, ctx, owner_kind, PROMETHEUS_RULE, name, rule)
+                await apply_or_prune(self.writer, ctx, owner_kind, CONFIGMAP, name, configmap)
+                self._done[ctx.uid] = (content, served, time.monotonic())
         except KubeFailure as e:
+            self._done.pop(ctx.uid, None)
             if group is None:
                 return None  # nothing asked for; a stale child is pruned on a later pass
             return ConditionUpdate(
