@@ -242,16 +242,25 @@ async def test_without_prometheus_operator_crds_monitoring_says_so_and_ready_is_
     assert (monitoring["status"], monitoring["reason"]) == ("False", "PrometheusOperatorMissing")
     assert cond(result, "Ready")["status"] == "True"
     assert not any(kind in ("PodMonitor", "PrometheusRule") for kind, _ in writer.objects)
+    # The alert rules still reach a plain Prometheus: a rules ConfigMap, and Alerts says so.
+    assert cond(result, "Alerts")["reason"] == "RulesInConfigMap"
+    assert ("ConfigMap", "minilm-embedder") in writer.objects
 
 
 async def test_monitoring_children_follow_the_spec_and_someone_elses_object_is_left_alone() -> None:
     writer = FakeWriter()
     reconciler = EmbedderReconciler(writer, FakeProbe(384), "img", None)
     on = await reconciler.reconcile(ctx({"replicas": 1}))
-    assert cond(on, "Monitoring")["message"] == "PodMonitor and PrometheusRule minilm-embedder applied"
+    assert cond(on, "Monitoring")["message"] == "PodMonitor minilm-embedder applied"
+    alerts = cond(on, "Alerts")
+    assert (alerts["reason"], alerts["message"]) == (
+        "Synced",
+        "PrometheusRule minilm-embedder applied (5 alerts)",
+    )
     off = {"replicas": 1, "monitoring": {"podMonitor": False, "alerts": {"enabled": False}}}
     result = await reconciler.reconcile(ctx(off))
     assert cond(result, "Monitoring")["reason"] == "Disabled"
+    assert not any(c["type"] == "Alerts" for c in result.conditions)  # rules off: no Alerts condition
     assert not any(kind in ("PodMonitor", "PrometheusRule") for kind, _ in writer.objects)
     # An HPA of the same name that we did not make is never deleted.
     writer.objects[("HorizontalPodAutoscaler", "minilm-embedder")] = {"metadata": {"ownerReferences": []}}

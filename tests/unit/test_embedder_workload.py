@@ -14,8 +14,14 @@ import yaml
 from vectorops.operator.api import EmbeddingModelSpec
 from vectorops.operator.api.base import SecretKeyRef
 from vectorops.operator.builders.embedder_autoscaling import build_autoscaler
-from vectorops.operator.builders.embedder_monitoring import build_pod_monitor, build_prometheus_rule
-from vectorops.operator.builders.embedder_workload import build_deployment, build_service
+from vectorops.operator.builders.embedder_monitoring import alert_rules, build_pod_monitor, rule_group
+from vectorops.operator.builders.embedder_workload import (
+    build_deployment,
+    build_service,
+    labels,
+    workload_name,
+)
+from vectorops.operator.builders.rule_delivery import prometheus_rule
 from vectorops.operator.reconcilers.embeddingmodel import rollout_condition
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -46,7 +52,9 @@ def test_golden(case: str) -> None:
         build_service(name),
         build_autoscaler(name, spec),
         build_pod_monitor(name, spec),
-        build_prometheus_rule(name, "ml", spec),
+        prometheus_rule(workload_name(name), labels(name), rule_group(name, "ml", rules))
+        if (rules := alert_rules(name, "ml", spec))
+        else None,
     ]
     rendered = yaml.safe_dump_all([c for c in children if c is not None], sort_keys=True)
     path = GOLDEN / f"{case}.yaml"

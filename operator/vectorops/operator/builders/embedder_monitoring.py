@@ -108,17 +108,5 @@ def alert_rules(model: str, namespace: str, spec: EmbeddingModelSpec) -> list[Ma
     ]
 
 
-def build_prometheus_rule(model: str, namespace: str, spec: EmbeddingModelSpec) -> Manifest | None:
-    rules = alert_rules(model, namespace, spec)
-    if not rules:
-        return None
-    return {
-        "apiVersion": MONITORING_API,
-        "kind": "PrometheusRule",
-        "metadata": {"name": workload_name(model), "labels": labels(model)},
-        "spec": {"groups": [rule_group(model, namespace, rules)]},
-    }
-
-
 def rule_group(model: str, namespace: str, rules: list[Manifest]) -> Manifest:
     return group(f"vectorops-embedder-{namespace}-{model}", rules)

@@ -26,6 +26,7 @@ from vectorops.operator.status.conditions import ConditionUpdate
 PROMETHEUS_RULE = (MONITORING_API, "PrometheusRule")
 CONFIGMAP = ("v1", "ConfigMap")
 RULES_IN_CONFIGMAP = "RulesInConfigMap"
+DEFAULT_LABELS = {"app.kubernetes.io/managed-by": "vectorops", "app.kubernetes.io/component": "alerts"}
 
 
 @dataclass
@@ -39,12 +40,21 @@ class RuleSync:
     _done: dict[str, tuple[str, bool, float]] = field(default_factory=dict)  # uid -> (content, served, when)
 
     async def sync(
-        self, ctx: Context, owner_kind: str, prefix: str, group: Manifest | None
+        self,
+        ctx: Context,
+        owner_kind: str,
+        prefix: str,
+        group: Manifest | None,
+        name: str | None = None,
+        labels: dict[str, str] | None = None,
     ) -> ConditionUpdate | None:
-        """Apply (or prune) the object's rules; the Alerts condition, or None when no rules are asked
-        for (the condition is then removed)."""
-        name = rules_name(prefix, ctx.name)
-        labels = {"app.kubernetes.io/managed-by": "vectorops", "app.kubernetes.io/component": "alerts"}
+        """Apply (or prune) the object's rules, named `name` (default `vectorops-<prefix>-<object>`); the
+        Alerts condition, or None when no rules are asked for (the condition is then removed)."""
+        name = name or rules_name(prefix, ctx.name)
+        labels = labels or {
+            "app.kubernetes.io/managed-by": "vectorops",
+            "app.kubernetes.io/component": "alerts",
+        }
         kind = ConditionType.ALERTS.value
         try:
             served = await self.writer.served(*PROMETHEUS_RULE)

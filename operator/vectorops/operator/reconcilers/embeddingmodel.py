@@ -15,8 +15,9 @@ from vectorops.operator.api.vectorstore import VectorStoreSpec
 from vectorops.operator.builders.embedder_autoscaling import build_autoscaler
 from vectorops.operator.builders.embedder_monitoring import (
     MONITORING_API,
+    alert_rules,
     build_pod_monitor,
-    build_prometheus_rule,
+    rule_group,
 )
 from vectorops.operator.builders.embedder_workload import (
     SERVICE_PORT,
@@ -24,11 +25,13 @@ from vectorops.operator.builders.embedder_workload import (
     build_deployment,
     build_service,
     endpoint_url,
+    labels,
     model_identity,
     workload_name,
 )
 from vectorops.operator.builders.references import Reference, RefKind, embeddingmodel_references
 from vectorops.operator.builders.routes import Contribution, embeddingmodel_offer, source_of
+from vectorops.operator.reconcilers.alerts import RuleSync
 from vectorops.operator.reconcilers.children import apply_or_prune, owner_reference
 from vectorops.operator.reconcilers.outcome import Context, EventNote, Outcome, outcome
 from vectorops.operator.reconcilers.references import resolve
@@ -74,6 +77,10 @@ class EmbedderReconciler:
     image: str
     default_store: str | None
     routes: RouteSync | None = None
+    rules: RuleSync | None = None  # default: one over `writer`
+
+    def __post_init__(self) -> None:
+        self._rules = self.rules or RuleSync(self.writer)
 
     async def _redis_secret(
         self, ctx: Context, spec: EmbeddingModelSpec
@@ -93,28 +100,39 @@ class EmbedderReconciler:
         )
         return ref, missing
 
-    async def _monitoring(self, ctx: Context, spec: EmbeddingModelSpec) -> ConditionUpdate:
-        name = workload_name(ctx.name)
+    async def _monitoring(
+        self, ctx: Context, spec: EmbeddingModelSpec
+    ) -> tuple[list[ConditionUpdate], list[str]]:
+        """The PodMonitor (Monitoring condition) and the alert rules (Alerts condition, from the
+        RuleSync: a PrometheusRule, or a rules ConfigMap where that CRD is not served). Returns the
+        condition updates and the conditions to remove."""
+        name, model = workload_name(ctx.name), EMBEDDING_MODEL.kind
+        rules = alert_rules(ctx.name, ctx.namespace, spec)
+        group = rule_group(ctx.name, ctx.namespace, rules) if rules else None
+        alerts = await self._rules.sync(ctx, model, "embeddingmodel", group, name, labels(ctx.name))
+        updates, removed = ([alerts], []) if alerts is not None else ([], [ConditionType.ALERTS.value])
         monitor = build_pod_monitor(ctx.name, spec)
-        rule = build_prometheus_rule(ctx.name, ctx.namespace, spec)
         served = await self.writer.served(MONITORING_API, "PodMonitor")
         if served:
-            kind = EMBEDDING_MODEL.kind
-            await apply_or_prune(self.writer, ctx, kind, (MONITORING_API, "PodMonitor"), name, monitor)
-            await apply_or_prune(self.writer, ctx, kind, (MONITORING_API, "PrometheusRule"), name, rule)
+            await apply_or_prune(self.writer, ctx, model, (MONITORING_API, "PodMonitor"), name, monitor)
         kind = ConditionType.MONITORING.value
-        if monitor is None and rule is None:
-            return ConditionUpdate(kind, ConditionStatus.TRUE, Reason.DISABLED.value, "monitoring is off")
-        if not served:
-            return ConditionUpdate(
+        if monitor is None:
+            update = ConditionUpdate(
+                kind, ConditionStatus.TRUE, Reason.DISABLED.value, "no PodMonitor asked for"
+            )
+        elif not served:
+            update = ConditionUpdate(
                 kind,
                 ConditionStatus.FALSE,
                 Reason.MONITORING_CRDS_MISSING.value,
-                "the Prometheus operator's CRDs (monitoring.coreos.com) are not installed: "
-                "no PodMonitor or PrometheusRule; the embedder still serves /metrics",
+                "the Prometheus operator's CRDs (monitoring.coreos.com) are not installed: no PodMonitor; "
+                "the embedder still serves /metrics",
             )
-        made = " and ".join(k for k, m in (("PodMonitor", monitor), ("PrometheusRule", rule)) if m)
-        return ConditionUpdate(kind, ConditionStatus.TRUE, Reason.SYNCED.value, f"{made} {name} applied")
+        else:
+            update = ConditionUpdate(
+                kind, ConditionStatus.TRUE, Reason.SYNCED.value, f"PodMonitor {name} applied"
+            )
+        return [update, *updates], removed
 
     async def _dimension(self, ctx: Context, identity: str, ready: bool) -> tuple[int | None, str | None]:
         """The served dimension: asked of the embedder once it is ready, and kept while the model's
@@ -173,7 +191,7 @@ class EmbedderReconciler:
             return outcome(ctx, [references_condition(problems), failed])
         try:
             applied, events = await self._apply_workload(ctx, spec, redis_ref)
-            monitoring = await self._monitoring(ctx, spec)
+            monitoring, removed = await self._monitoring(ctx, spec)
         except KubeFailure as e:
             failed = ConditionUpdate(
                 ConditionType.READY.value,
@@ -205,7 +223,8 @@ class EmbedderReconciler:
             "dimension": dimension,
             "modelIdentity": identity,
         }
-        return outcome(ctx, [references_condition([]), monitoring, routed, rollout], extra, events)
+        updates = [references_condition([]), *monitoring, routed, rollout]
+        return outcome(ctx, updates, extra, events, remove=removed)
 
     async def _route(
         self, ctx: Context, spec: EmbeddingModelSpec, ready: bool, dimension: int | None
