@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: all dev test lint unit integration e2e crds crds-check rules envtest system-deps venv lock clean
+.PHONY: all dev test lint unit integration e2e crds crds-check rules dashboards envtest system-deps venv lock clean
 
 all: test
 
@@ -45,6 +45,12 @@ crds-check: $(STAMP)
 # in tests/unit/test_alert_rules.py), one per object, into build/rules/.
 rules: $(STAMP)
 	$(BIN)/vectorops rules --output build/rules
+
+# The Grafana dashboards (operator, embedders, gateway and providers, collections) and configmaps.yaml,
+# one ConfigMap per dashboard for the Grafana chart's sidecar, into dashboards/ (commit them;
+# tests/unit/test_dashboards.py fails when they are stale).
+dashboards: $(STAMP)
+	$(BIN)/vectorops dashboards --output dashboards
 
 lint: $(STAMP) crds-check
 	$(BIN)/ruff check .

@@ -1,4 +1,5 @@
-"""The `vectorops` command: operator, embedder, gateway, crds, rules. (Development tools: `vectorops-dev`.)"""
+"""The `vectorops` command: operator, embedder, gateway, crds, rules, dashboards. (Development tools:
+`vectorops-dev`.)"""
 
 from __future__ import annotations
 
@@ -78,6 +79,22 @@ def _rules(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dashboards(args: argparse.Namespace) -> int:
+    """The Grafana dashboards (`<name>.json`) and configmaps.yaml, their ConfigMaps for Grafana's sidecar."""
+    from vectorops.operator.builders.dashboards import render_all
+
+    out = Path(args.output)
+    files = render_all()
+    out.mkdir(parents=True, exist_ok=True)
+    for p in out.glob("vectorops-*.json"):
+        if p.name not in files:
+            p.unlink()
+    for name, text in files.items():
+        (out / name).write_text(text)
+    print(f"wrote {len(files) - 1} dashboards and their ConfigMaps to {out}")
+    return 0
+
+
 def _operator(args: argparse.Namespace) -> int:
     from vectorops.operator.main import main
     from vectorops.operator.settings import OperatorSettings
@@ -131,6 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--examples", default="examples", help="manifests to read, recursively (default: examples)"
     )
     p.set_defaults(func=_rules)
+
+    p = sub.add_parser("dashboards", help="render the Grafana dashboards and their sidecar ConfigMaps")
+    p.add_argument("-o", "--output", default="dashboards", help="directory (default: dashboards)")
+    p.set_defaults(func=_dashboards)
 
     p = sub.add_parser("embedder", help="serve an embedding model (settings: VECTOROPS_EMBEDDER_* env vars)")
     p.add_argument("--model", help="model directory or Hugging Face repo id")

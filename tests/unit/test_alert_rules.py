@@ -13,16 +13,13 @@ from typing import Any
 
 import pytest
 import yaml
-from prometheus_client import CollectorRegistry
 
+from tests.metric_names import METRIC, registered_names
 from vectorops.cli import main as cli_main
-from vectorops.embedder.metrics import Metrics as EmbedderMetrics
-from vectorops.gateway.metrics import GatewayMetrics
 from vectorops.operator.api import EmbeddingModelSpec, VectorCollectionSpec
 from vectorops.operator.builders.alert_rules import collection_rules, endpoint_rules, operator_rules
 from vectorops.operator.builders.embedder_monitoring import alert_rules as embedder_rules
 from vectorops.operator.builders.embedder_monitoring import rule_group as embedder_group
-from vectorops.operator.metrics import OperatorMetrics
 
 REPO = Path(__file__).resolve().parents[2]
 Rule = dict[str, Any]
@@ -97,24 +94,6 @@ def test_dots_in_an_endpoint_name_are_literal_in_the_backend_regex() -> None:
 
 
 # -- what the rules name exists ------------------------------------------------------------------------
-
-
-def registered_names() -> set[str]:
-    operator = OperatorMetrics()
-    gateway = GatewayMetrics()
-    gateway.watch_breakers(list)
-    registries: list[CollectorRegistry] = [operator.registry, gateway.registry, EmbedderMetrics().registry]
-    names = {"up"}
-    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count")}
-    for registry in registries:
-        for family in registry.collect():
-            names.add(family.name)
-            names.update(family.name + s for s in suffixes.get(family.type, ()))
-    return names
-
-
-# A metric name: not part of a recorded name (level:metric:ops), not a label name (`name=`, `name=~`, ...).
-METRIC = re.compile(r"(?<![\w:])vectorops_\w+\b(?!\s*(?:=~|!=|!~|=(?!=)))")
 
 
 def all_rules(rendered: Path) -> list[Rule]:
