@@ -10,7 +10,6 @@ import json
 import shutil
 import subprocess
 import tempfile
-import time
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from typing import Any
 import yaml
 
 from vectorops.devtools.controlplane import free_port
-from vectorops.devtools.processes import stop_group
+from vectorops.devtools.processes import stop_group, wait_until_ok
 
 PROMETHEUS = "/usr/bin/prometheus"
 
@@ -125,18 +124,7 @@ class LocalPrometheus:
 
     def _wait_ready(self) -> None:
         assert self.proc is not None
-        deadline = time.monotonic() + self.ready_timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"prometheus exited with {self.proc.returncode}:\n{self.tail()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"prometheus not ready after {self.ready_timeout}s:\n{self.tail()}")
+        wait_until_ok(f"{self.url}/-/ready", self.proc, self.ready_timeout, "prometheus", self.tail)
 
     def stop(self) -> None:
         if self.proc is not None:
