@@ -215,13 +215,20 @@ class Handlers:
         if upstream_s:
             m.child(m.overhead_seconds, api).observe(max(0.0, total - upstream_s))
 
+    async def _accept(
+        self, request: web.Request, capability: Capability
+    ) -> tuple[Snapshot, Grant, dict[str, Any], Route]:
+        """What every model call checks first, in order: a table, the key, the body, the model (Refused
+        with the status and reason of the first that fails)."""
+        snapshot = self._snapshot()
+        grant = _grant(request, self.rt, snapshot)
+        body = await _body(request, self.rt)
+        return snapshot, grant, body, _route(snapshot, grant, body, capability)
+
     async def embeddings(self, request: web.Request) -> web.StreamResponse:
         started, rt, model = time.perf_counter(), self.rt, "unknown"
         try:
-            snapshot = self._snapshot()
-            grant = _grant(request, rt, snapshot)
-            body = await _body(request, rt)
-            route = _route(snapshot, grant, body, Capability.EMBEDDINGS)
+            snapshot, grant, body, route = await self._accept(request, Capability.EMBEDDINGS)
             model = route.model
             inputs, options = _inputs(body, rt), _options(body)
             _admit(rt, grant)
@@ -284,10 +291,7 @@ class Handlers:
     async def chat(self, request: web.Request) -> web.StreamResponse:
         started, rt, model = time.perf_counter(), self.rt, "unknown"
         try:
-            snapshot = self._snapshot()
-            grant = _grant(request, rt, snapshot)
-            body = await _body(request, rt)
-            route = _route(snapshot, grant, body, Capability.CHAT)
+            snapshot, grant, body, route = await self._accept(request, Capability.CHAT)
             model = route.model
             if not isinstance(body.get("messages"), list) or not body["messages"]:
                 raise Refused(error(400, "messages must be a non-empty list", param="messages"))
