@@ -15,6 +15,7 @@ import pytest
 
 from vectorops.devtools.binaries import ensure_binaries
 from vectorops.devtools.controlplane import ControlPlane
+from vectorops.devtools.qdrant_standin import StandInQdrant
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -40,7 +41,19 @@ def kubectl(kubeconfig: Path, *args: str, input: str | None = None) -> str:
     ).stdout
 
 
-def test_quickstart_converges(kubeconfig: Path, tmp_path: Path) -> None:
+@pytest.fixture(scope="session")
+def qdrant_url() -> Iterator[str | None]:
+    """E2E_QDRANT_URL (a real Qdrant, in kind); else, on the local control plane, the stand-in (the
+    quickstart's loopback URL is make dev's)."""
+    given = os.environ.get("E2E_QDRANT_URL")
+    if given or os.environ.get("E2E_KUBECONFIG"):
+        yield given
+        return
+    with StandInQdrant() as server:
+        yield server.url
+
+
+def test_quickstart_converges(kubeconfig: Path, qdrant_url: str | None, tmp_path: Path) -> None:
     kubectl(kubeconfig, "apply", "--server-side", "-f", str(REPO / "crds"))
     kubectl(
         kubeconfig, "wait", "--for=condition=Established", "crd", "-l", "app.kubernetes.io/part-of=vectorops"
@@ -63,8 +76,8 @@ def test_quickstart_converges(kubeconfig: Path, tmp_path: Path) -> None:
     try:
         kubectl(kubeconfig, "apply", "-n", ns, "-f", str(REPO / "examples" / "quickstart"))
         # The quickstart's PostgreSQL Secret is made by `make dev`; PostgreSQL is not used by this
-        # operator version, so the e2e store leaves it out (a real Qdrant replaces the embedded engine).
-        qdrant = os.environ.get("E2E_QDRANT_URL")
+        # operator version, so the e2e store leaves it out.
+        qdrant = qdrant_url
         patch = {"spec": {"postgres": None, **({"qdrant": {"url": qdrant}} if qdrant else {})}}
         kubectl(
             kubeconfig, "patch", "-n", ns, "vectorstore", "default", "--type=merge", "-p", json.dumps(patch)

@@ -28,6 +28,7 @@ from vectorops.devtools.binaries import find_repo_root
 from vectorops.devtools.controlplane import ControlPlane, free_port
 from vectorops.devtools.kubelet import DevKubelet
 from vectorops.devtools.postgres import LocalPostgres, PostgresNotAvailable
+from vectorops.devtools.qdrant_standin import StandInQdrant
 
 log = logging.getLogger("vectorops.dev")
 DEV_NAMESPACE = "default"
@@ -38,6 +39,9 @@ WORKDIR_ENV = "VECTOROPS_DEV_WORKDIR"
 MARKER = ".vectorops-dev"  # in the work folder: only a folder holding it is ever removed
 GATEWAY_PORT_ENV = "VECTOROPS_DEV_GATEWAY_PORT"
 DEFAULT_GATEWAY_PORT = 8080
+# The quickstart's VectorStore points at Qdrant's usual port on loopback: a Qdrant you run there is used
+# as it is; otherwise the stand-in (qdrant-client's engine behind Qdrant's REST API, in memory) serves it.
+QDRANT_PORT = 6333
 # Loading the model on 2 cores takes under a minute; the first resync after it adds up to 10 s.
 READY_TIMEOUT_S = 600.0
 
@@ -164,6 +168,34 @@ def _start_redis(folder: Path) -> tuple[subprocess.Popen[bytes], str] | None:
     return None
 
 
+class DevError(RuntimeError):
+    """Something on this machine keeps `vectorops dev` from starting; the message says what to do."""
+
+
+def _start_qdrant() -> tuple[StandInQdrant | None, str]:
+    """The stand-in on 127.0.0.1:6333, or None when a Qdrant already answers there (then it is used)."""
+    url = f"http://127.0.0.1:{QDRANT_PORT}"
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", QDRANT_PORT))
+            taken = False
+        except OSError:
+            taken = True
+    if not taken:
+        return StandInQdrant(port=QDRANT_PORT).start(), f"{url} (the stand-in, in memory)"
+    try:
+        with urllib.request.urlopen(url + "/", timeout=3) as answer:
+            title = json.loads(answer.read()).get("title", "")
+    except (OSError, ValueError):
+        title = ""
+    if "qdrant" not in str(title).lower():
+        raise DevError(
+            f"port {QDRANT_PORT} is taken by something that is not Qdrant; the quickstart's VectorStore "
+            f"points there: free the port, or run a Qdrant on it"
+        )
+    return None, f"{url} (your Qdrant, already running)"
+
+
 def _stop(proc: subprocess.Popen[bytes] | None, timeout: float = 30) -> None:
     if proc is None or proc.poll() is not None:
         return
@@ -198,6 +230,11 @@ def run_dev(workdir: Path, examples: Path, crds: Path) -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     print("vectorops dev: building/locating etcd and kube-apiserver (first run builds them from source)...")
+    try:
+        qdrant, qdrant_shown = _start_qdrant()
+    except DevError as e:
+        print(f"vectorops dev: {e}")
+        return 2
     cp = ControlPlane.start(workdir=workdir / "controlplane")
     pg: LocalPostgres | None = None
     kubelet: DevKubelet | None = None
@@ -224,7 +261,8 @@ def run_dev(workdir: Path, examples: Path, crds: Path) -> int:
             **os.environ,
             "KUBECONFIG": str(cp.kubeconfig),
             "VECTOROPS_DEFAULT_STORE": DEV_STORE,
-            # local: stores (qdrant-client's embedded engine) live here, one folder per namespace.
+            # local: stores (qdrant-client's embedded engine, which only the operator can open: no data
+            # path through the gateway) live here, one folder per namespace, for those who apply one.
             "VECTOROPS_LOCAL_STORE_ROOT": str(workdir / "qdrant"),
             # Nothing tells the operator that a Deployment became available (it does not watch them):
             # a short resync makes a model Ready about 10 s after its embedder is.
@@ -280,6 +318,7 @@ def run_dev(workdir: Path, examples: Path, crds: Path) -> int:
                 "  kubectl get pods                # the embedders: local processes run by the DevKubelet\n"
                 "  kubectl describe vectorcollection articles\n"
                 f"  third-party CRDs installed: {', '.join(others) or 'none'}\n"
+                f"  qdrant: {qdrant_shown}\n"
                 f"  postgres: {pg.dsn if pg else 'not running'}\n"
                 f"  redis: {redis[1] + ' (the gateway cache)' if redis else 'not running'}\n"
                 f"  gateway: {gateway_url}/v1 (OpenAI API), API key in {kf}\n"
@@ -307,6 +346,8 @@ def run_dev(workdir: Path, examples: Path, crds: Path) -> int:
         if pg is not None:
             pg.stop()
         cp.stop()
+        if qdrant is not None:
+            qdrant.stop()
         with contextlib.suppress(OSError):
             shutil.rmtree(workdir)
 
