@@ -1,0 +1,79 @@
+"""A Qdrant down for a while: its collections say which store and why, collections of another store keep
+reconciling (a new one is created during the outage), the failing ones are not rewritten on every resync
+(no hot loop), and everything recovers by itself when Qdrant returns."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from tests.integration.conftest import Cluster, OperatorProcess, condition
+from tests.reliability.manifests import collection, items, settled, store
+from vectorops.devtools.controlplane import ControlPlane, free_port
+from vectorops.devtools.qdrant_standin import StandInQdrant
+
+RESYNC_S = 2
+
+
+def _on(store_name: str, name: str) -> dict[str, object]:
+    doc = collection(name)
+    doc["spec"]["storeRef"] = {"name": store_name}
+    return doc
+
+
+def test_a_qdrant_outage_is_named_contained_and_recovered(
+    control_plane: ControlPlane, cluster: Cluster, namespace: str, tmp_path: Path
+) -> None:
+    ns = namespace
+    down, up = StandInQdrant(port=free_port()).start(), StandInQdrant(port=free_port()).start()
+    op = OperatorProcess(
+        control_plane,
+        tmp_path / "operator.log",
+        VECTOROPS_NAMESPACES=f'["{ns}"]',
+        VECTOROPS_RESYNC_SECONDS=str(RESYNC_S),
+    )
+    op.start()
+    try:
+        cluster.apply(ns, store("down", down.url), store("up", up.url))
+        cluster.apply(ns, *[_on("down", f"d{i}") for i in range(3)], *[_on("up", f"u{i}") for i in range(3)])
+        for name in ("d0", "d1", "d2", "u0", "u1", "u2"):
+            cluster.wait_for(ns, "vectorcollection", name, settled, timeout=60)
+
+        down.stop()
+        for name in ("d0", "d1", "d2"):
+            obj = cluster.wait_for(
+                ns,
+                "vectorcollection",
+                name,
+                lambda o: (condition(o) or {}).get("status") == "False",
+                timeout=30,
+            )
+            ready = condition(obj)
+            assert ready is not None and ready["reason"] == "BackendUnreachable", ready
+            assert down.url in ready["message"], ready["message"]
+        store_ready = cluster.wait_for(
+            ns, "vectorstore", "down", lambda o: (condition(o) or {}).get("status") == "False", timeout=30
+        )
+        assert (condition(store_ready) or {}).get("reason") == "BackendUnreachable"
+        # The other store's collections are unaffected, and new work there goes on.
+        cluster.apply(ns, _on("up", "u3"))
+        cluster.wait_for(ns, "vectorcollection", "u3", settled, timeout=30)
+        assert all(settled(cluster.get(ns, "vectorcollection", f"u{i}")) for i in range(3))
+        # No hot loop: once the outage is reported, resyncs find the same and write nothing.
+        versions = {
+            n: cluster.get(ns, "vectorcollection", n)["metadata"]["resourceVersion"] for n in ("d0", "d1")
+        }
+        events = len(items(cluster, ns, "events"))
+        time.sleep(4 * RESYNC_S)
+        for name, version in versions.items():
+            assert cluster.get(ns, "vectorcollection", name)["metadata"]["resourceVersion"] == version, name
+        assert len(items(cluster, ns, "events")) == events
+
+        down.start()  # same port, same state
+        for name in ("d0", "d1", "d2"):
+            cluster.wait_for(ns, "vectorcollection", name, settled, timeout=30)
+        cluster.wait_for(ns, "vectorstore", "down", settled, timeout=30)
+    finally:
+        assert op.stop() == 0
+        up.stop()
+        down.stop()

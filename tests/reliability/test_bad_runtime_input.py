@@ -1,0 +1,93 @@
+"""Manifests the apiserver accepts but that cannot work: each ends in a Ready=False condition whose reason
+names the problem and whose message says what to fix, never in a crash or a hot loop (an object's status
+is not rewritten while nothing changes)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.integration.conftest import Cluster, OperatorProcess, condition, secret
+from tests.reliability.manifests import API, collection, items, store
+from vectorops.devtools.controlplane import ControlPlane, free_port
+from vectorops.devtools.qdrant_standin import StandInQdrant
+
+RESYNC_S = 2
+
+
+def _endpoint(name: str, url: str, secret_name: str, key: str = "token") -> dict[str, Any]:
+    return {
+        "apiVersion": API,
+        "kind": "ExternalModelEndpoint",
+        "metadata": {"name": name},
+        "spec": {
+            "url": url,
+            "models": [{"name": f"{name}-e5", "dimensions": 16}],
+            "auth": {"type": "bearer", "secretRef": {"name": secret_name, "key": key}},
+            "healthProbe": {"intervalSeconds": 5, "failureThreshold": 1},
+        },
+    }
+
+
+def _store_with_key(name: str, url: str, secret_name: str, key: str) -> dict[str, Any]:
+    doc = store(name, url)
+    doc["spec"]["qdrant"]["apiKeySecretRef"] = {"name": secret_name, "key": key}
+    return doc
+
+
+def _cases(qdrant_url: str) -> list[tuple[str, str, dict[str, Any], str, str]]:
+    """(kind, name, manifest, expected reason, a phrase the message must hold)."""
+    dead = f"http://127.0.0.1:{free_port()}"
+    with_store = collection("lost-store")
+    with_store["spec"]["storeRef"] = {"name": "no-such-store"}
+    with_model = collection("lost-model")
+    with_model["spec"] |= {"embeddingModelRef": {"name": "no-such-model"}}
+    return [
+        ("vectorstore", "no-secret", _store_with_key("no-secret", qdrant_url, "absent", "k"), "SecretNotFound",
+         "absent"),
+        ("vectorstore", "wrong-key", _store_with_key("wrong-key", qdrant_url, "present", "nope"),
+         "SecretKeyNotFound", "nope"),
+        ("vectorstore", "unreachable", store("unreachable", dead), "BackendUnreachable", dead),
+        ("vectorcollection", "lost-store", with_store, "StoreNotFound", "no-such-store"),
+        ("vectorcollection", "lost-model", with_model, "EmbeddingModelNotFound", "no-such-model"),
+        ("externalmodelendpoint", "no-key", _endpoint("no-key", dead, "absent"), "SecretNotFound", "absent"),
+    ]  # fmt: skip
+
+
+def test_unworkable_specs_end_in_actionable_conditions_without_hot_loops(
+    control_plane: ControlPlane, cluster: Cluster, namespace: str, qdrant: StandInQdrant, tmp_path: Path
+) -> None:
+    ns = namespace
+    cases = _cases(qdrant.url)
+    op = OperatorProcess(
+        control_plane,
+        tmp_path / "operator.log",
+        VECTOROPS_NAMESPACES=f'["{ns}"]',
+        VECTOROPS_RESYNC_SECONDS=str(RESYNC_S),
+    )
+    op.start()
+    try:
+        cluster.apply(ns, secret("present", other="x"), store("q", qdrant.url), *[c[2] for c in cases])
+        for kind, name, _, reason, phrase in cases:
+            obj = cluster.wait_for(
+                ns, kind, name, lambda o, r=reason: (condition(o) or {}).get("reason") == r, timeout=60
+            )
+            ready = condition(obj)
+            assert ready is not None and ready["status"] == "False"
+            assert phrase in ready["message"], (name, ready["message"])
+        # No hot loop: over several resync intervals, a failing object's status is not rewritten (its
+        # condition, and so its lastTransitionTime, stays as it is) and the operator stays up.
+        versions = {
+            (kind, name): cluster.get(ns, kind, name)["metadata"]["resourceVersion"]
+            for kind, name, *_ in cases
+            if kind != "externalmodelendpoint"  # probes write their time on each probe, by design
+        }
+        events = len(items(cluster, ns, "events"))
+        time.sleep(4 * RESYNC_S)
+        for (kind, name), version in versions.items():
+            assert cluster.get(ns, kind, name)["metadata"]["resourceVersion"] == version, (kind, name)
+        assert len(items(cluster, ns, "events")) == events, "Events were posted while nothing changed"
+        assert op.proc is not None and op.proc.poll() is None
+    finally:
+        assert op.stop() == 0
