@@ -42,6 +42,7 @@ def configure(settings: kopf.OperatorSettings, cfg: OperatorSettings) -> kopf.Op
     # Peering: several replicas, one active; priorities must differ (set per pod by the chart).
     settings.peering.name = cfg.peering or "vectorops"
     settings.peering.priority = cfg.priority
+    settings.peering.lifetime = cfg.peering_lifetime_seconds
     settings.peering.standalone = cfg.peering is None
     settings.peering.mandatory = cfg.peering is not None
     settings.peering.clusterwide = not cfg.namespaces

@@ -29,6 +29,10 @@ class OperatorSettings(BaseSettings):
     """Peering object name for HA (several replicas, one active); None runs standalone."""
     priority: int = 0
     """Peering priority of this replica (distinct per replica)."""
+    peering_lifetime_seconds: int = Field(default=60, ge=5, le=3600)
+    """How long a replica's keep-alive counts: a replica that stops answering (killed, partitioned) is
+    taken for dead after this, and the next one by priority takes over. Shorter hands over faster and
+    costs one peering write per replica every lifetime minus a few seconds."""
     field_manager: str = "vectorops"
     """Field manager name for server-side apply and status patches."""
     watch_server_timeout: int = Field(default=300, gt=0)
