@@ -8,6 +8,9 @@ ARG BASE=python:3.11-slim-bookworm
 FROM ${BASE} AS build
 ARG EXTRAS="embedder"
 ARG UV_VERSION=0.13.9
+# Only a base without Python (the CUDA runtime images) installs it, in the version its distribution has:
+# the base image's tag pins the distribution, so the package versions are pinned by it.
+# hadolint ignore=DL3008
 RUN command -v python3 >/dev/null || (apt-get update && apt-get install -y --no-install-recommends python3 python3-venv && rm -rf /var/lib/apt/lists/*)
 RUN python3 -m venv /opt/uv && /opt/uv/bin/pip install --no-cache-dir "uv==${UV_VERSION}"
 WORKDIR /src
@@ -21,6 +24,7 @@ RUN UV_PROJECT_ENVIRONMENT=/opt/vectorops /opt/uv/bin/uv sync --frozen --no-edit
       --python "$(command -v python3)" ${EXTRAS:+--extra ${EXTRAS}}
 
 FROM ${BASE}
+# hadolint ignore=DL3008
 RUN command -v python3 >/dev/null || (apt-get update && apt-get install -y --no-install-recommends python3 && rm -rf /var/lib/apt/lists/*)
 COPY --from=build /opt/vectorops /opt/vectorops
 # Restricted pod security: a fixed non-root UID, nothing written outside mounted volumes.
