@@ -21,7 +21,9 @@ PEERING = "vectorops"
 def _acted_on(log: Path, names: set[str]) -> set[str]:
     """Collections whose status this replica wrote (its DEBUG log shows every status patch)."""
     text = log.read_text(errors="replace")
-    return {n for n in names if re.search(rf"Merge-patching the status with: .*'collectionName': '{n}'", text)}
+    return {
+        n for n in names if re.search(rf"Merge-patching the status with: .*'collectionName': '{n}'", text)
+    }
 
 
 def test_one_replica_acts_and_the_other_takes_over_when_it_dies(

@@ -9,6 +9,7 @@ from typing import Any
 
 from tests.unit.test_embedder_children import SOURCE, FakeProbe, NoKube, cond
 from vectorops.operator.adapters.kube import KubeFailure
+from vectorops.operator.reconcilers.alerts import RuleSync
 from vectorops.operator.reconcilers.embeddingmodel import EmbedderReconciler
 from vectorops.operator.reconcilers.outcome import Context, Outcome
 
@@ -20,6 +21,7 @@ class Apiserver:
     def __init__(self, fail_with: KubeFailure | None = None) -> None:
         self.objects: dict[tuple[str, str], dict[str, Any]] = {}
         self.fail_with = fail_with
+        self.writes = 0
 
     async def apply(self, manifest: dict[str, Any], namespace: str) -> dict[str, Any]:
         if self.fail_with is not None:
@@ -27,10 +29,17 @@ class Apiserver:
         key = (manifest["kind"], manifest["metadata"]["name"])
         old = self.objects.get(key)
         generation = 1 if old is None else old["metadata"]["generation"]
-        if old is not None and old["spec"] != manifest["spec"]:
+        body = {k: v for k, v in manifest.items() if k not in ("metadata", "status")}
+        changed = old is None or body != {k: v for k, v in old.items() if k not in ("metadata", "status")}
+        if old is not None and changed:
             generation += 1
+        self.writes += int(changed)
         stored = copy.deepcopy(manifest)
         stored["metadata"]["generation"] = generation
+        # As the apiserver: an apply that changes nothing keeps the resourceVersion.
+        stored["metadata"]["resourceVersion"] = (
+            str(self.writes) if changed else old["metadata"]["resourceVersion"]
+        )  # type: ignore[index]
         if manifest["kind"] == "Deployment":
             n = manifest["spec"].get("replicas", 1)
             stored["status"] = {
@@ -66,7 +75,8 @@ async def test_a_first_pass_that_failed_is_followed_by_created_not_drift() -> No
     reconciler = EmbedderReconciler(api, FakeProbe(384), "img", None)
     after_failure = {"observedGeneration": 1, "conditions": []}  # e.g. a Secret was missing
     result = await reconciler.reconcile(context({"replicas": 1}, after_failure))
-    assert [(e.type, e.reason) for e in result.events] == [("Normal", "Created"), ("Normal", "Created")]
+    created = [(e.type, e.reason, e.message.split()[1]) for e in result.events]
+    assert created == [("Normal", "Created", k) for k in ("Deployment", "Service", "PodMonitor")]
 
 
 async def test_a_deleted_or_edited_child_is_restored_with_a_warning() -> None:
@@ -90,6 +100,23 @@ async def test_a_deleted_or_edited_child_is_restored_with_a_warning() -> None:
     # A change of the EmbeddingModel's own spec is an update, not drift.
     result = await reconciler.reconcile(context({"replicas": 2}, status, generation=2))
     assert [(e.type, e.reason) for e in result.events] == [("Normal", "Updated")]
+
+
+async def test_every_child_kind_deleted_by_hand_is_restored_with_one_event_naming_it() -> None:
+    api = Apiserver()
+    rules = RuleSync(api, refresh_seconds=0)  # every pass re-applies the rules: a resync each time
+    reconciler = EmbedderReconciler(api, FakeProbe(384), "img", None, rules=rules)
+    spec = {"replicas": 1, "autoscaling": {"minReplicas": 1, "maxReplicas": 3}}
+    status = carried({}, await reconciler.reconcile(context(spec, {})))
+    assert (await reconciler.reconcile(context(spec, status))).events == []
+    for kind in ("HorizontalPodAutoscaler", "PodMonitor", "PrometheusRule", "Service"):
+        assert (kind, "minilm-embedder") in api.objects, sorted(api.objects)
+        del api.objects[(kind, "minilm-embedder")]
+        result = await reconciler.reconcile(context(spec, status))
+        assert [(e.type, e.reason) for e in result.events] == [("Warning", "DriftRepaired")], kind
+        assert kind in result.events[0].message, result.events[0].message
+        assert (kind, "minilm-embedder") in api.objects
+        assert (await reconciler.reconcile(context(spec, status))).events == [], kind
 
 
 async def test_apply_errors_become_conditions() -> None:

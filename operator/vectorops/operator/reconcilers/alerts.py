@@ -20,7 +20,7 @@ from vectorops.operator.builders.rule_delivery import (
 )
 from vectorops.operator.builders.rule_files import Manifest
 from vectorops.operator.reconcilers.children import apply_or_prune
-from vectorops.operator.reconcilers.outcome import Context
+from vectorops.operator.reconcilers.outcome import Context, EventNote
 from vectorops.operator.status.conditions import ConditionUpdate
 
 PROMETHEUS_RULE = (MONITORING_API, "PrometheusRule")
@@ -32,12 +32,20 @@ DEFAULT_LABELS = {"app.kubernetes.io/managed-by": "vectorops", "app.kubernetes.i
 @dataclass
 class RuleSync:
     """`refresh_seconds`: an unchanged group is applied again only this often (a rule object deleted or
-    edited by hand comes back within it), so frequent passes (endpoints tick every few seconds) cost no
-    API calls."""
+    edited by hand comes back within it, and take_events() then has a DriftRepaired Event saying so),
+    so frequent passes (endpoints tick every few seconds) cost no API calls."""
 
     writer: KubeWriter
     refresh_seconds: float = 60.0
-    _done: dict[str, tuple[str, bool, float]] = field(default_factory=dict)  # uid -> (content, served, when)
+    # uid -> (content, served, when, resourceVersion of the rule object as we left it)
+    _done: dict[str, tuple[str, bool, float, str | None]] = field(default_factory=dict)
+    _repaired: dict[str, EventNote] = field(default_factory=dict)  # uid -> the last repair not yet taken
+
+    def take_events(self, uid: str) -> list[EventNote]:
+        """The DriftRepaired Event of the object's last sync, if it put back a rule object changed or
+        deleted by someone else (given out once)."""
+        note = self._repaired.pop(uid, None)
+        return [note] if note is not None else []
 
     async def sync(
         self,
@@ -64,10 +72,31 @@ class RuleSync:
             if not (fresh and done is not None and done[:2] == (content, served)):
                 rule = prometheus_rule(name, labels, group) if group is not None and served else None
                 configmap = rules_configmap(name, labels, group) if group is not None and not served else None
+                stored = None
                 if served:  # (an unserved kind has nothing to prune)
-                    await apply_or_prune(self.writer, ctx, owner_kind, PROMETHEUS_RULE, name, rule)
-                await apply_or_prune(self.writer, ctx, owner_kind, CONFIGMAP, name, configmap)
-                self._done[ctx.uid] = (content, served, time.monotonic())
+                    stored = await apply_or_prune(self.writer, ctx, owner_kind, PROMETHEUS_RULE, name, rule)
+                stored = (
+                    await apply_or_prune(
+                        self.writer, ctx, owner_kind, CONFIGMAP, name, configmap, RULES_LABEL
+                    )
+                    or stored
+                )
+                version = ((stored or {}).get("metadata") or {}).get("resourceVersion")
+                if (
+                    done is not None
+                    and done[:2] == (content, served)
+                    and group is not None
+                    and version != done[3]
+                ):
+                    # We applied the same content as last time, yet the object moved: it had been
+                    # edited or deleted behind our back, and this apply put it back.
+                    where = f"{'PrometheusRule' if served else 'ConfigMap'} {name}"
+                    self._repaired[ctx.uid] = EventNote(
+                        "Warning",
+                        Reason.DRIFT_REPAIRED.value,
+                        f"{where} (alert rules) was changed or deleted outside the operator; restored it",
+                    )
+                self._done[ctx.uid] = (content, served, time.monotonic(), version)
         except KubeFailure as e:
             self._done.pop(ctx.uid, None)
             if group is None:

@@ -81,6 +81,7 @@ class EmbedderReconciler:
 
     def __post_init__(self) -> None:
         self._rules = self.rules or RuleSync(self.writer)
+        self._notes: dict[str, list[EventNote]] = {}  # uid -> Events of this pass's optional children
 
     async def _redis_secret(
         self, ctx: Context, spec: EmbeddingModelSpec
@@ -114,7 +115,7 @@ class EmbedderReconciler:
         monitor = build_pod_monitor(ctx.name, spec)
         served = await self.writer.served(MONITORING_API, "PodMonitor")
         if served:
-            await apply_or_prune(self.writer, ctx, model, (MONITORING_API, "PodMonitor"), name, monitor)
+            await self._apply_or_prune_tracked(ctx, (MONITORING_API, "PodMonitor"), name, monitor)
         kind = ConditionType.MONITORING.value
         if monitor is None:
             update = ConditionUpdate(
@@ -157,6 +158,19 @@ class EmbedderReconciler:
             return after, "created"
         return after, ("changed" if _version(before) != _version(after) else None)
 
+    async def _apply_or_prune_tracked(
+        self, ctx: Context, kind: tuple[str, str], name: str, manifest: Manifest | None
+    ) -> None:
+        """An optional child (HPA, PodMonitor): applied and tracked like the workload (its Event queued
+        for this pass), or pruned when the spec no longer asks for it."""
+        if manifest is None:
+            await apply_or_prune(self.writer, ctx, EMBEDDING_MODEL.kind, kind, name, None)
+            return
+        _, change = await self._apply_tracked(ctx, manifest)
+        note = _child_event(ctx, kind[1], name, change)
+        if note is not None:
+            self._notes.setdefault(ctx.uid, []).append(note)
+
     async def _apply_workload(
         self, ctx: Context, spec: EmbeddingModelSpec, redis_ref: SecretKeyRef | None
     ) -> tuple[Manifest, list[EventNote]]:
@@ -166,9 +180,7 @@ class EmbedderReconciler:
         )
         _, service_created = await self._apply_tracked(ctx, build_service(ctx.name))
         hpa = ("autoscaling/v2", "HorizontalPodAutoscaler")
-        await apply_or_prune(
-            self.writer, ctx, EMBEDDING_MODEL.kind, hpa, name, build_autoscaler(ctx.name, spec)
-        )
+        await self._apply_or_prune_tracked(ctx, hpa, name, build_autoscaler(ctx.name, spec))
         events = []
         for kind, change in (("Deployment", created), ("Service", service_created)):
             note = _child_event(ctx, kind, name, change)
@@ -224,6 +236,9 @@ class EmbedderReconciler:
             "modelIdentity": identity,
         }
         updates = [references_condition([]), *monitoring, routed, rollout]
+        events += self._notes.pop(ctx.uid, []) + self._rules.take_events(ctx.uid)
+        if self.routes is not None:
+            events += self.routes.take_events(ctx.namespace)
         return outcome(ctx, updates, extra, events, remove=removed)
 
     async def _route(
@@ -259,7 +274,7 @@ def _child_event(ctx: Context, kind: str, name: str, change: str | None) -> Even
     # means the change we just made undid someone else's.
     applied_before = ctx.status.get("endpoint") is not None
     spec_unchanged = ctx.status.get("observedGeneration") == ctx.generation
-    if change == "created" and applied_before:
+    if change == "created" and applied_before and spec_unchanged:
         return EventNote(
             "Warning",
             Reason.DRIFT_REPAIRED.value,

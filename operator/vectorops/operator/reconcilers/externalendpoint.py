@@ -164,6 +164,7 @@ class EndpointReconciler:
         )
         updates.append(_ready(updates))
         remove = []
+        events = []
         if self.rules is not None:
             group = endpoint_rules(ctx.name, ctx.namespace, spec.alerts)
             alerts = await self.rules.sync(ctx, EXTERNAL_MODEL_ENDPOINT.kind, "endpoint", group)
@@ -171,7 +172,9 @@ class EndpointReconciler:
                 remove.append(ConditionType.ALERTS.value)
             else:
                 updates.append(alerts)
+            events = self.rules.take_events(ctx.uid)
+        events += self.routes.take_events(ctx.namespace)
         extra: dict[str, Any] = {"health": health} if health else {}
         if reports.stale:  # replicas gone for good: their entries removed (a merge patch of nulls)
             extra[GATEWAYS_FIELD] = dict.fromkeys(reports.stale)
-        return outcome(ctx, updates, extra, remove=remove)
+        return outcome(ctx, updates, extra, events, remove=remove)
