@@ -235,6 +235,27 @@ class Handlers:
         except Refused as r:
             self._count("embeddings", model, r.response.status, started)
             return r.response
+        embed_started = time.perf_counter()
+        try:
+            vectors, tokens, upstream_s = await self.embed_inputs(snapshot, route, inputs, options)
+        except (UpstreamError, NoBackendLeft) as e:
+            response = _upstream_failure(e, route.model)
+            self._count("embeddings", model, response.status, started, time.perf_counter() - embed_started)
+            return response
+        rt.limiter.charge(grant, tokens)
+        data = [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)]
+        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+        response = json_response({"object": "list", "data": data, "model": route.model, "usage": usage})
+        self._count("embeddings", model, 200, started, upstream_s)
+        return response
+
+    async def embed_inputs(
+        self, snapshot: Snapshot, route: Route, inputs: list[Any], options: dict[str, Any]
+    ) -> tuple[list[Any], int, float]:
+        """Every input's vector (in order), the tokens and the seconds spent upstream: what the
+        embeddings API answers, and what the collections API embeds with. Raises UpstreamError or
+        NoBackendLeft when no backend could answer."""
+        rt = self.rt
         # Cached routes: only the inputs that miss go upstream (a request whose every input hits calls
         # no backend); see embedding_cache.py.
         keys: list[str] | None = None
@@ -250,18 +271,12 @@ class Handlers:
         upstream_s = 0.0
         if pieces:
             upstream_started = time.perf_counter()
-            try:
-                if len(pieces) == 1:  # the common case: no task of its own
-                    answers = [await self._embed(route, snapshot, pieces[0], options)]
-                else:
-                    answers = list(
-                        await asyncio.gather(*(self._embed(route, snapshot, p, options) for p in pieces))
-                    )
-            except (UpstreamError, NoBackendLeft) as e:
-                response = _upstream_failure(e, route.model)
-                upstream_s = time.perf_counter() - upstream_started
-                self._count("embeddings", model, response.status, started, upstream_s)
-                return response
+            if len(pieces) == 1:  # the common case: no task of its own
+                answers = [await self._embed(route, snapshot, pieces[0], options)]
+            else:
+                answers = list(
+                    await asyncio.gather(*(self._embed(route, snapshot, p, options) for p in pieces))
+                )
             upstream_s = time.perf_counter() - upstream_started
         if rt.cache is not None and keys is not None and found is not None:
             base64_wanted = options.get("encoding_format") == "base64"
@@ -269,12 +284,7 @@ class Handlers:
         else:
             vectors = [v for answer in answers for v in answer.embeddings]
             tokens = sum(a.prompt_tokens for a in answers)
-        rt.limiter.charge(grant, tokens)
-        data = [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)]
-        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
-        response = json_response({"object": "list", "data": data, "model": route.model, "usage": usage})
-        self._count("embeddings", model, 200, started, upstream_s)
-        return response
+        return vectors, tokens, upstream_s
 
     async def _embed(
         self, route: Route, snapshot: Snapshot, piece: list[Any], options: dict[str, Any]

@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from vectorops.gateway.api import RUNTIME, Handlers, Runtime
+from vectorops.gateway.collections.handlers import CollectionHandlers
+from vectorops.gateway.collections.service import CollectionsService
 from vectorops.gateway.dispatch import Breakers, Dispatcher
 from vectorops.gateway.embedding_cache import EmbeddingResultCache
 from vectorops.gateway.limits import KeyLimiter
@@ -21,6 +23,7 @@ from vectorops.gateway.source import KubeSource, SnapshotSource
 from vectorops.gateway.upstream import Upstream
 
 log = logging.getLogger("vectorops.gateway")
+COLLECTIONS = web.AppKey("collections", CollectionsService)
 
 
 def create_app(
@@ -50,11 +53,15 @@ def create_app(
     app.router.add_get("/healthz", h.healthz)
     app.router.add_get("/readyz", h.readyz)
     app.router.add_get("/metrics", h.metrics)
+    collections = CollectionsService(runtime, h.embed_inputs)
+    app[COLLECTIONS] = collections
+    CollectionHandlers(h, collections).register(app.router)
 
     reporter = _reporter(settings, source, breakers)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await runtime.source.start()
+        collections.start()
         reporting = asyncio.create_task(reporter.run(), name="report-status") if reporter else None
         log.info("gateway for namespace %s started (auth: %s)", settings.namespace, settings.auth)
         yield
@@ -65,6 +72,7 @@ def create_app(
             with contextlib.suppress(TimeoutError):  # the apiserver away: the operator drops it later
                 await asyncio.wait_for(reporter.withdraw(), 10.0)
         await runtime.source.stop()
+        await collections.close()
         await runtime.upstream.close()
         if runtime.cache is not None:
             await runtime.cache.close()

@@ -115,6 +115,64 @@ class GatewayMetrics:
             registry=r,
         )
 
+        self._collections()
+
+    def _collections(self) -> None:
+        """The collections data path. `collection` values are the namespace's bindings (bounded)."""
+        r = self.registry
+        self.collection_bindings = Gauge(
+            "vectorops_gateway_collection_bindings", "Collection bindings being served", registry=r
+        )
+        self.binding_errors = Counter(
+            "vectorops_gateway_collection_binding_errors_total",
+            "Collection binding ConfigMaps that could not be read (skipped)",
+            registry=r,
+        )
+        self.ingest_documents = Counter(
+            "vectorops_gateway_ingest_documents_total",
+            "Documents in ingest and delete requests by collection, operation and outcome "
+            "(upserted, unchanged, deleted, failed)",
+            ["collection", "operation", "outcome"],
+            registry=r,
+        )
+        self.ingest_batches = Counter(
+            "vectorops_gateway_ingest_batches_total",
+            "Ingest and delete requests by collection, operation and outcome (ok, or the failing store)",
+            ["collection", "operation", "outcome"],
+            registry=r,
+        )
+        self.search_seconds = Histogram(
+            "vectorops_gateway_search_duration_seconds",
+            "Collection search latency, by whether the answer came from the search cache",
+            ["collection", "cached"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.search_cache_lookups = Counter(
+            "vectorops_gateway_search_cache_lookups_total",
+            "Search cache lookups by outcome (hit, miss, bypass: Redis unavailable)",
+            ["outcome"],
+            registry=r,
+        )
+        self.search_cache_errors = Counter(
+            "vectorops_gateway_search_cache_errors_total",
+            "Redis failures of the search cache (bypassed; no request failed)",
+            registry=r,
+        )
+        self.repairs = Counter(
+            "vectorops_gateway_repair_rows_total",
+            "Unfinished rows completed by the repair pass, by collection and action "
+            "(committed, reembedded, deleted)",
+            ["collection", "action"],
+            registry=r,
+        )
+        self.repair_runs = Counter(
+            "vectorops_gateway_repair_runs_total",
+            "Repair passes by collection and outcome (ok, skipped: another replica held the lock, failed)",
+            ["collection", "outcome"],
+            registry=r,
+        )
+
     def child(self, metric: Any, *labels: str) -> Any:
         """metric.labels(*labels), remembered: the lookup costs more than the observation (the label
         sets are bounded, as prometheus_client keeps every child anyway)."""

@@ -50,3 +50,30 @@ class GatewaySettings(BaseSettings):
     """A Redis call slower than this is abandoned; the request is served without the cache."""
     cache_retry_seconds: float = Field(default=5.0, gt=0)
     """After a Redis failure, the cache is bypassed this long before it is tried again."""
+    ingest_max_documents: int = Field(default=512, ge=1)
+    """Documents per ingest request (POST /v1/collections/{name}/points); more get 413."""
+    ingest_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    """UTF-8 bytes of the texts and payloads of one ingest request; more get 413."""
+    ingest_embed_batch: int = Field(default=128, ge=1)
+    """Texts per embedding call while ingesting (calls run concurrently, four at a time)."""
+    collection_request_timeout_seconds: float = Field(default=60.0, gt=0)
+    """The longest one ingest, delete or search may take before it is abandoned (503)."""
+    search_cache_ttl_seconds: int = Field(default=300, ge=0)
+    """How long a search result stays in Redis; 0 (or no redis_url) turns the search cache off."""
+    repair_interval_seconds: float = Field(default=60.0, ge=0)
+    """How often each collection with PostgreSQL is repaired (unfinished writes completed); 0: never
+    in the background (POST /v1/collections/{name}/repair still does)."""
+    repair_grace_seconds: float | None = Field(default=None, gt=0)
+    """Rows pending or deleting for less than this are left alone (another replica may be writing
+    them). None: twice collection_request_timeout_seconds."""
+    health_timeout_seconds: float = Field(default=2.0, gt=0)
+    """Each reachability check of GET /health/database gives up after this."""
+    test_pause_after_qdrant_seconds: float = Field(default=0.0, ge=0)
+    """Tests only: sleep this long between the Qdrant upsert and the commit in PostgreSQL, so a test
+    can kill the process at that point."""
+
+    @property
+    def repair_grace(self) -> float:
+        if self.repair_grace_seconds is not None:
+            return self.repair_grace_seconds
+        return 2 * self.collection_request_timeout_seconds

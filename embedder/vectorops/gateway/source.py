@@ -2,9 +2,13 @@
 (changes are served within about a second, without a restart, and requests in flight keep the snapshot
 they started with), or a fixed snapshot (tests).
 
-Only what is needed is kept in memory: the values of Secrets the table references (provider keys) and
-of Secrets labelled vectorops.io/gateway-key=true (client API keys). A table that cannot be read is
-logged and counted, and the last good one keeps serving.
+Collection bindings (ConfigMaps labelled vectorops.io/collection-binding=true, one per VectorCollection)
+are watched too; one that cannot be read is logged by name, counted and skipped.
+
+Only what is needed is kept in memory: the values of Secrets the table and the bindings reference
+(provider keys, Qdrant keys and CAs, PostgreSQL credentials) and of Secrets labelled
+vectorops.io/gateway-key=true (client API keys). A table that cannot be read is logged and counted, and
+the last good one keeps serving.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import asyncio
 import base64
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from kubernetes_asyncio import client as k8s
@@ -24,6 +28,7 @@ from pydantic import ValidationError
 
 from vectorops.gateway.metrics import GatewayMetrics
 from vectorops.gateway.snapshot import Grant, Role, Snapshot
+from vectorops.routing.collections import BINDING_KEY, BINDING_LABEL, CollectionBinding
 from vectorops.routing.report import ENDPOINT_RESOURCE
 from vectorops.routing.table import ROUTES_CONFIGMAP, ROUTES_KEY, RouteTable
 
@@ -77,6 +82,40 @@ def parse_grant(name: str, data: Mapping[str, str]) -> tuple[str, Grant] | None:
     return key, Grant(name, role, models, limit("requestsPerMinute"), limit("tokensPerMinute"))
 
 
+def parse_binding(configmap: str, raw: str | None, namespace: str) -> CollectionBinding | None:
+    """A collection binding from its ConfigMap's data; None when it is unreadable or of another
+    namespace (logged by the ConfigMap's name; a binding holds no secret value)."""
+    try:
+        binding = CollectionBinding.model_validate_json(raw or "")
+    except ValidationError as e:
+        log.error(
+            "collection binding %s/%s is unreadable (skipped): %s", namespace, configmap, e.errors()[0]["msg"]
+        )
+        return None
+    if binding.namespace != namespace:
+        log.error(
+            "collection binding %s of namespace %s found in %s: skipped",
+            configmap,
+            binding.namespace,
+            namespace,
+        )
+        return None
+    return binding
+
+
+def binding_secrets(bindings: Iterable[CollectionBinding]) -> set[str]:
+    """The Secrets the bindings name (Qdrant key and CA, PostgreSQL DSN, credentials and CA)."""
+    names: set[str] = set()
+    for b in bindings:
+        refs = [b.qdrant.api_key, b.qdrant.ca]
+        if b.postgres is not None:
+            refs += [b.postgres.dsn, b.postgres.ca]
+            if b.postgres.credentials_secret:
+                names.add(b.postgres.credentials_secret)
+        names |= {r.secret for r in refs if r is not None}
+    return names
+
+
 def _decode(secret: Any) -> dict[str, str]:
     return {k: base64.b64decode(v).decode(errors="replace") for k, v in (secret.data or {}).items()}
 
@@ -95,6 +134,7 @@ class KubeSource:
         self._table: RouteTable | None = None
         self._secrets: dict[str, dict[str, str]] = {}  # only those the table or the key label name
         self._keys: dict[str, dict[str, str]] = {}
+        self._bindings: dict[str, CollectionBinding] = {}  # by ConfigMap name
         self._api: k8s.ApiClient | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._core: k8s.CoreV1Api | None = None
@@ -130,6 +170,14 @@ class KubeSource:
             ),
             asyncio.create_task(
                 self._follow(core.list_namespaced_secret, {}, self._on_secret), name="watch-secrets"
+            ),
+            asyncio.create_task(
+                self._follow(
+                    core.list_namespaced_config_map,
+                    {"label_selector": f"{BINDING_LABEL}=true"},
+                    self._on_binding,
+                ),
+                name="watch-bindings",
             ),
         ]
 
@@ -213,9 +261,31 @@ class KubeSource:
             log.error("route table of namespace %s found in %s: ignored", table.namespace, self.namespace)
             return
         self._table = table
+        self._fetch_missing()
+        self._rebuild()
+
+    def _fetch_missing(self) -> None:
         missing = self._referenced() - set(self._secrets)
-        if missing:  # the watch only keeps Secrets already named: read the new ones now
+        if missing and self._core is not None:  # the watch only keeps Secrets already named: read them now
             self._tasks.append(asyncio.create_task(self._fetch(sorted(missing)), name="fetch-secrets"))
+
+    def _on_binding(self, kind: str, obj: Any) -> None:
+        items = obj if kind == "SYNC" else [obj]
+        if kind == "SYNC":
+            self._bindings = {}
+        for cm in items:
+            name = cm.metadata.name
+            if kind == "DELETED":
+                self._bindings.pop(name, None)
+                continue
+            binding = parse_binding(name, (cm.data or {}).get(BINDING_KEY), self.namespace)
+            if binding is None:
+                self.metrics.binding_errors.inc()
+                self._bindings.pop(name, None)
+            else:
+                self._bindings[name] = binding
+        self.metrics.collection_bindings.set(len(self._bindings))
+        self._fetch_missing()
         self._rebuild()
 
     async def _fetch(self, names: list[str]) -> None:
@@ -230,9 +300,10 @@ class KubeSource:
         self._rebuild()
 
     def _referenced(self) -> set[str]:
-        if self._table is None:
-            return set()
-        return {b.credential.secret for r in self._table.routes for b in r.backends if b.credential}
+        names = binding_secrets(self._bindings.values())
+        if self._table is not None:
+            names |= {b.credential.secret for r in self._table.routes for b in r.backends if b.credential}
+        return names
 
     def _on_secret(self, kind: str, obj: Any) -> None:
         wanted = self._referenced()
@@ -267,7 +338,8 @@ class KubeSource:
         grants = dict(
             g for name, data in sorted(self._keys.items()) if (g := parse_grant(name, data)) is not None
         )
-        self._snapshot = Snapshot(self._table, credentials, grants)
+        collections = {b.name: b for b in self._bindings.values()}
+        self._snapshot = Snapshot(self._table, credentials, grants, collections)
         self.metrics.routes.set(len(self._table.routes))
         if self.on_change is not None:
             self.on_change()
