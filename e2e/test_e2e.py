@@ -15,6 +15,7 @@ import pytest
 
 from vectorops.devtools.binaries import ensure_binaries
 from vectorops.devtools.controlplane import ControlPlane
+from vectorops.devtools.postgres import LocalPostgres
 from vectorops.devtools.qdrant_standin import StandInQdrant
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,7 +54,25 @@ def qdrant_url() -> Iterator[str | None]:
         yield server.url
 
 
-def test_quickstart_converges(kubeconfig: Path, qdrant_url: str | None, tmp_path: Path) -> None:
+@pytest.fixture(scope="session")
+def postgres_dsn() -> Iterator[str | None]:
+    """E2E_POSTGRES_DSN (as the operator in the cluster reaches it); else, on the local control plane, a
+    throwaway PostgreSQL. None: the store runs without one, and the collection asking for a schema says
+    so."""
+    given = os.environ.get("E2E_POSTGRES_DSN")
+    if given or os.environ.get("E2E_KUBECONFIG"):
+        yield given
+        return
+    pg = LocalPostgres.start()
+    try:
+        yield pg.dsn
+    finally:
+        pg.stop()
+
+
+def test_quickstart_converges(
+    kubeconfig: Path, qdrant_url: str | None, postgres_dsn: str | None, tmp_path: Path
+) -> None:
     kubectl(kubeconfig, "apply", "--server-side", "-f", str(REPO / "crds"))
     kubectl(
         kubeconfig, "wait", "--for=condition=Established", "crd", "-l", "app.kubernetes.io/part-of=vectorops"
@@ -75,20 +94,32 @@ def test_quickstart_converges(kubeconfig: Path, qdrant_url: str | None, tmp_path
     )
     try:
         kubectl(kubeconfig, "apply", "-n", ns, "-f", str(REPO / "examples" / "quickstart"))
-        # The quickstart's PostgreSQL Secret is made by `make dev`; PostgreSQL is not used by this
-        # operator version, so the e2e store leaves it out.
+        # The quickstart's PostgreSQL Secret is made by `make dev`; here it names the suite's PostgreSQL
+        # (or, without one, the store is patched to declare none).
         qdrant = qdrant_url
-        patch = {"spec": {"postgres": None, **({"qdrant": {"url": qdrant}} if qdrant else {})}}
+        patch: dict[str, object] = {"spec": {**({"qdrant": {"url": qdrant}} if qdrant else {})}}
+        if postgres_dsn:
+            secret = {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "vectorops-dev-postgres"},
+                "stringData": {"dsn": postgres_dsn},
+            }
+            kubectl(kubeconfig, "apply", "-n", ns, "-f", "-", input=json.dumps(secret))
+        else:
+            patch["spec"] = {**patch["spec"], "postgres": None}  # type: ignore[dict-item]
         kubectl(
             kubeconfig, "patch", "-n", ns, "vectorstore", "default", "--type=merge", "-p", json.dumps(patch)
         )
         # What each kind must reach here. Collections are usable at once (the model declares its
-        # dimension) but say what is not in effect (schema and alerts are not built; the embedded engine
-        # ignores index settings). The model is Available only where pods run (kind), and RollingOut on
-        # a local control plane, which has no kubelet.
+        # dimension); `articles` asks for a PostgreSQL schema, so without PostgreSQL it says that is
+        # missing. The model is Available only where pods run (kind), and RollingOut on a local control
+        # plane, which has no kubelet.
         expected = {
             "vectorstore/default": ("True", "Connected"),
-            "vectorcollection/articles": ("True", "Incomplete"),
+            "vectorcollection/articles": ("True", "Synced")
+            if postgres_dsn
+            else ("False", "PostgresNotConfigured"),
             "vectorcollection/products": ("True", "Synced" if qdrant else "Incomplete"),
             "embeddingmodel/minilm": ("True", "Available") if real_cluster else ("False", "RollingOut"),
         }

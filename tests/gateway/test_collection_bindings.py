@@ -59,7 +59,7 @@ def test_the_snapshot_holds_the_bindings_and_their_secrets() -> None:
     source = KubeSource("ml", metrics)
     source._table = RouteTable(namespace="ml", routes=())
     source._on_binding(
-        "SYNC", [configmap("vectorops-collection-docs", BINDING.to_json()), configmap("broken", "{")]
+        "SYNC", [configmap("vectorops-binding-docs", BINDING.to_json()), configmap("broken", "{")]
     )
     secret = SimpleNamespace(metadata=SimpleNamespace(name="pg-app"), data={"password": "c2VjcmV0"})
     other = SimpleNamespace(metadata=SimpleNamespace(name="unrelated"), data={"x": "eQ=="})
@@ -69,5 +69,5 @@ def test_the_snapshot_holds_the_bindings_and_their_secrets() -> None:
     assert dict(snapshot.collections) == {"docs": BINDING}
     assert snapshot.credentials == {("pg-app", "password"): "secret"}
     assert metrics.registry.get_sample_value("vectorops_gateway_collection_binding_errors_total") == 1
-    source._on_binding("DELETED", configmap("vectorops-collection-docs", None))
+    source._on_binding("DELETED", configmap("vectorops-binding-docs", None))
     assert dict(source.current().collections) == {}  # type: ignore[union-attr]

@@ -7,8 +7,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.integration.conftest import Cluster, OperatorProcess, condition, ready_is, secret
+from tests.integration.conftest import Cluster, OperatorProcess, RealQdrant, condition, ready_is, secret
 from vectorops.devtools.controlplane import free_port
+from vectorops.devtools.qdrant_standin import StandInQdrant
 
 API = "vectorops.io/v1alpha1"
 
@@ -50,10 +51,13 @@ def test_missing_secret_then_created_converges(
     cluster.apply(namespace, secret("pg-dsn", other="not-the-dsn-7d1e"))
     cluster.wait_for(namespace, "vectorstore", "pg", ready_is("False", "SecretKeyNotFound"))
     # The resync timer notices the fixed Secret: nothing about the VectorStore itself changed.
-    cluster.apply(namespace, secret("pg-dsn", dsn="postgresql://u:pw-5c0ffee@h/db"))
-    # Ready, but not claiming what is not built: PostgreSQL is not used by this operator version yet.
-    obj = cluster.wait_for(namespace, "vectorstore", "pg", ready_is("True", "Incomplete"))
-    assert "spec.postgres: PostgreSQL is not used or checked" in condition(obj)["message"]
+    cluster.apply(namespace, secret("pg-dsn", dsn=f"postgresql://u:pw-5c0ffee@127.0.0.1:{free_port()}/db"))
+    # The Secrets are there now; the PostgreSQL they name is not: the store is not Ready, and says why
+    # (without the password: the module's leak check reads every status, Event and log line).
+    obj = cluster.wait_for(namespace, "vectorstore", "pg", ready_is("False", "PostgresUnreachable"))
+    assert "the declared PostgreSQL (spec.postgres) is not usable" in condition(obj)["message"]
+    assert condition(obj, "Postgres")["status"] == "False"
+    assert obj["status"]["postgres"]["reachable"] is False
 
 
 def test_collection_reports_missing_store_then_syncs(
@@ -75,9 +79,15 @@ def test_collection_reports_missing_store_then_syncs(
     assert "READY" in table and "REASON" in table and "Synced" in table
 
 
-def test_examples_get_a_ready_condition(cluster: Cluster, namespace: str, operator: OperatorProcess) -> None:
+def test_examples_get_a_ready_condition(
+    cluster: Cluster, namespace: str, operator: OperatorProcess, qdrant: StandInQdrant | RealQdrant
+) -> None:
     root = Path(__file__).resolve().parents[2] / "examples" / "quickstart"
     cluster.kubectl("apply", "-n", namespace, "-f", str(root))
+    # The quickstart's store points where `make dev` serves Qdrant (127.0.0.1:6333): here, at the
+    # suite's Qdrant.
+    patch = json.dumps({"spec": {"qdrant": {"url": qdrant.url}}})
+    cluster.kubectl("patch", "-n", namespace, "vectorstore", "default", "--type=merge", "-p", patch)
     for kind, name in [
         ("vectorstore", "default"),
         ("embeddingmodel", "minilm"),
@@ -86,13 +96,13 @@ def test_examples_get_a_ready_condition(cluster: Cluster, namespace: str, operat
         cluster.wait_for(namespace, kind, name, lambda o: condition(o) is not None)
     # The dev Postgres Secret only exists under `make dev`: reported, not crashed on.
     assert condition(cluster.get(namespace, "vectorstore", "default"))["reason"] == "SecretNotFound"
-    # The model declares its dimension, so the collection exists before the embedder rolls out; it is
-    # usable but says what is not in effect (the schema not built, index settings on an embedded
-    # engine). Its alert rules are applied: a PrometheusRule, owned by the collection.
-    obj = cluster.wait_for(namespace, "vectorcollection", "articles", ready_is("True", "Incomplete"))
+    # The model declares its dimension, so the collection exists before the embedder rolls out; its
+    # schema cannot be made without the Secret, so it is not Ready, and says the Qdrant part is usable.
+    # Its alert rules are applied: a PrometheusRule, owned by the collection.
+    obj = cluster.wait_for(namespace, "vectorcollection", "articles", ready_is("False", "SecretNotFound"))
     message = condition(obj)["message"]
-    assert "spec.postgresSchema" in message and "spec.hnsw" in message and "spec.alerts" not in message
-    assert condition(obj, "Schema")["reason"] == "NotImplemented"
+    assert "Qdrant collection is usable" in message and "spec.postgresSchema" in message
+    assert (condition(obj, "Schema")["status"], condition(obj, "Collection")["status"]) == ("False", "True")
     alerts = condition(obj, "Alerts")
     assert (alerts["status"], alerts["reason"]) == ("True", "Synced"), alerts
     rule = json.loads(

@@ -104,7 +104,46 @@ INVALID = [
     (
         "store-postgres-without-secret",
         store({"url": "http://q:6333"}, postgres={}),
-        "spec.postgres.dsnSecretRef: Required value",
+        "spec.postgres: set exactly one of dsnSecretRef",
+    ),
+    (
+        "store-postgres-two-secrets",
+        store(
+            {"url": "http://q:6333"},
+            postgres={"dsnSecretRef": {"name": "a", "key": "dsn"}, "credentialsSecretRef": {"name": "b"}},
+        ),
+        "spec.postgres: set exactly one of dsnSecretRef",
+    ),
+    (
+        "store-postgres-ca-without-verification",
+        store(
+            {"url": "http://q:6333"},
+            postgres={"dsnSecretRef": {"name": "a", "key": "dsn"}, "caSecretRef": {"name": "c", "key": "ca"}},
+        ),
+        "caSecretRef needs sslmode require, verify-ca or verify-full",
+    ),
+    (
+        "store-postgres-pool",
+        store(
+            {"url": "http://q:6333"},
+            postgres={"dsnSecretRef": {"name": "a", "key": "dsn"}, "pool": {"minSize": 8, "maxSize": 2}},
+        ),
+        "postgres.pool.minSize must not exceed maxSize",
+    ),
+    (
+        "store-postgres-sslmode",
+        store(
+            {"url": "http://q:6333"}, postgres={"dsnSecretRef": {"name": "a", "key": "dsn"}, "sslmode": "on"}
+        ),
+        'Unsupported value: "on"',
+    ),
+    (
+        "store-postgres-prefix",
+        store(
+            {"url": "http://q:6333"},
+            postgres={"dsnSecretRef": {"name": "a", "key": "dsn"}, "schemaPrefix": 'x"; DROP'},
+        ),
+        "spec.postgres.schemaPrefix",
     ),
     (
         "store-secret-without-key",

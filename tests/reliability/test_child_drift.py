@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from tests.integration.conftest import Cluster, OperatorProcess, condition, secret
-from tests.reliability.manifests import API, model
+from tests.reliability.manifests import API, collection, model, store
 from vectorops.devtools.controlplane import ControlPlane
 from vectorops.devtools.fake_provider import FakeProvider
+from vectorops.devtools.qdrant_standin import StandInQdrant
 from vectorops.routing.table import ROUTES_CONFIGMAP
 
 RESYNC_S = 2
@@ -41,7 +42,7 @@ def _exists(cluster: Cluster, ns: str, kind: str, name: str) -> bool:
 
 
 def test_every_child_deleted_by_hand_is_restored_with_an_event_naming_it(
-    control_plane: ControlPlane, cluster: Cluster, namespace: str, tmp_path: Path
+    control_plane: ControlPlane, cluster: Cluster, namespace: str, qdrant: StandInQdrant, tmp_path: Path
 ) -> None:
     ns = namespace
     op = OperatorProcess(
@@ -57,7 +58,9 @@ def test_every_child_deleted_by_hand_is_restored_with_an_event_naming_it(
             del em["spec"]["replicas"]
             em["spec"]["autoscaling"] = {"minReplicas": 1, "maxReplicas": 3}
             em["spec"]["resources"] = {"requests": {"cpu": "1"}}
+            docs = collection("docs", alerts={"enabled": True})
             cluster.apply(ns, secret("provider", token=KEY), _endpoint(provider.base_url), em)
+            cluster.apply(ns, store("q", qdrant.url), docs)
             cluster.wait_for(
                 ns,
                 "externalmodelendpoint",
@@ -79,6 +82,9 @@ def test_every_child_deleted_by_hand_is_restored_with_an_event_naming_it(
                 ("externalmodelendpoint", "hosted", "prometheusrule", "vectorops-endpoint-hosted",
                  "PrometheusRule vectorops-endpoint-hosted"),
                 ("externalmodelendpoint", "hosted", "configmap", ROUTES_CONFIGMAP, f"ConfigMap {ROUTES_CONFIGMAP}"),
+                ("vectorcollection", "docs", "prometheusrule", "vectorops-collection-docs",
+                 "PrometheusRule vectorops-collection-docs"),
+                ("vectorcollection", "docs", "configmap", "vectorops-binding-docs", "ConfigMap vectorops-binding-docs"),
             ]  # fmt: skip
             time.sleep(2 * RESYNC_S)  # every child applied at least once more: the operator knows its state
             for _, _, kind, name, _ in children:

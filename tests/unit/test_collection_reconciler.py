@@ -130,7 +130,7 @@ async def test_another_namespace_cannot_take_over_or_drop_a_collection(
     assert (ready["status"], ready["reason"]) == ("False", "OwnedElsewhere")
     assert "belongs to VectorCollection team-a/shared" in ready["message"]
     assert qdrant.get_collection("shared-name").config.hnsw_config.m != 8  # nothing written
-    note = await reconciler.delete(theirs.context())
+    [note] = await reconciler.delete(theirs.context())
     assert note.reason == "ExistsNotOwned" and "team-a/shared" in note.message
     assert qdrant.collection_exists("shared-name")
 
@@ -144,7 +144,7 @@ async def test_an_existing_collection_is_adopted_only_when_asked(
     wary = Object(kube, "team-a", "handmade", {"vectors": {"size": 4}, "deletionPolicy": "Delete"})
     result = await wary.reconcile(reconciler)
     assert cond(result)["reason"] == "ExistsNotOwned" and "adoptExisting" in cond(result)["message"]
-    assert (await reconciler.delete(wary.context())).reason == "ExistsNotOwned"
+    assert [n.reason for n in await reconciler.delete(wary.context())] == ["ExistsNotOwned"]
     assert qdrant.collection_exists("handmade")
 
     wary.spec["adoptExisting"] = True
@@ -196,11 +196,15 @@ async def test_parts_not_built_are_named_and_removed_when_no_longer_asked(kube: 
         kube, "team-a", "parts", {"vectors": {"size": 4}, "postgresSchema": {"enabled": True}, "alerts": {}}
     )
     result = await docs.reconcile(reconciler)
-    assert (cond(result)["status"], cond(result)["reason"]) == ("True", "Incomplete")
+    # The store declares no PostgreSQL: the schema cannot be made, so the collection is not Ready
+    # (the gateway would refuse its writes), while its Qdrant part is fine.
+    assert (cond(result)["status"], cond(result)["reason"]) == ("False", "PostgresNotConfigured")
     assert (cond(result, "Schema")["status"], cond(result, "Schema")["reason"]) == (
-        "Unknown",
-        "NotImplemented",
+        "False",
+        "PostgresNotConfigured",
     )
+    assert cond(result, "Collection")["status"] == "True"
+    assert "spec.postgres" in cond(result, "Schema")["message"]
     assert cond(result, "Alerts")["reason"] == "NotImplemented"
     del docs.spec["postgresSchema"], docs.spec["alerts"]
     result = await docs.reconcile(reconciler)

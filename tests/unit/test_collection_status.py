@@ -13,12 +13,12 @@ def spec(**fields: object) -> VectorCollectionSpec:
 
 
 def test_requested_parts_that_are_not_built_say_so_and_ready_names_them() -> None:
-    # A reconciler without a rule writer does not deliver alerts either: it says so too.
+    # A reconciler without a rule writer does not deliver alerts: it says so. (The schema is built:
+    # its condition is SchemaSync's, never NotImplemented.)
     asked = spec(postgresSchema={"enabled": True}, alerts={"enabled": True})
-    assert [u.type for u in part_conditions(asked).updates] == ["Schema"]  # Alerts: the RuleSync's
+    assert part_conditions(asked).updates == []  # Alerts: the RuleSync's
     parts = part_conditions(asked, alerts_built=False)
     assert [(u.type, u.status, u.reason) for u in parts.updates] == [
-        ("Schema", ConditionStatus.UNKNOWN, "NotImplemented"),
         ("Alerts", ConditionStatus.UNKNOWN, "NotImplemented"),
     ]
     assert parts.remove == []
@@ -26,13 +26,23 @@ def test_requested_parts_that_are_not_built_say_so_and_ready_names_them() -> Non
     assert (synced.status, synced.reason, engine_gaps) == (ConditionStatus.TRUE, "Synced", [])
     summary = ready(synced, parts.gaps)
     assert (summary.status, summary.reason) == (ConditionStatus.TRUE, "Incomplete")
-    assert "spec.postgresSchema" in summary.message and "spec.alerts" in summary.message
+    assert "spec.alerts" in summary.message
+
+
+def test_a_schema_asked_for_and_missing_makes_ready_false_with_its_reason() -> None:
+    synced, _ = collection_synced("docs", [])
+    down = ConditionUpdate("Schema", ConditionStatus.FALSE, "PostgresUnreachable", "schema s not checked")
+    summary = ready(synced, [], down)
+    assert (summary.status, summary.reason) == (ConditionStatus.FALSE, "PostgresUnreachable")
+    assert "Qdrant collection is usable" in summary.message and "refuses writes" in summary.message
+    made = ConditionUpdate("Schema", ConditionStatus.TRUE, "Synced", "schema s at migration 1 of 1")
+    assert ready(synced, [], made).reason == "Synced"
 
 
 def test_parts_not_asked_for_leave_no_condition() -> None:
     parts = part_conditions(spec(postgresSchema={"enabled": False}), alerts_built=False)
     assert parts.updates == [] and parts.gaps == []
-    assert parts.remove == ["Schema", "Alerts"]
+    assert parts.remove == ["Alerts"]
     synced, _ = collection_synced("docs", [])
     assert ready(synced, parts.gaps).reason == "Synced"
 

@@ -59,32 +59,52 @@ class LocalPostgres:
         data = workdir / "data"
         port = free_port()
 
-        def run(args: list[str]) -> None:
-            subprocess.run(cls._as_owner(args), check=True, capture_output=True)
-
-        run([str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", user, "--no-sync"])
-        run(
-            [
-                str(bin_dir / "pg_ctl"),
-                "-D",
-                str(data),
-                "-l",
-                str(workdir / "postgres.log"),
-                "-w",
-                "-t",
-                "60",
-                "-o",
-                f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off",
-                "start",
-            ]
+        subprocess.run(
+            cls._as_owner([str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", user, "--no-sync"]),
+            check=True,
+            capture_output=True,
         )
-        return cls(bin_dir=bin_dir, workdir=workdir, port=port, user=user)
+        pg = cls(bin_dir=bin_dir, workdir=workdir, port=port, user=user)
+        pg.resume()
+        return pg
 
-    def stop(self) -> None:
+    def resume(self) -> None:
+        """Start the server on its data folder and port (after `stop(keep_data=True)`)."""
         subprocess.run(
             self._as_owner(
-                [str(self.bin_dir / "pg_ctl"), "-D", str(self.workdir / "data"), "-m", "immediate", "stop"]
+                [
+                    str(self.bin_dir / "pg_ctl"),
+                    "-D",
+                    str(self.workdir / "data"),
+                    "-l",
+                    str(self.workdir / "postgres.log"),
+                    "-w",
+                    "-t",
+                    "60",
+                    "-o",
+                    f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1 -c fsync=off",
+                    "start",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+        )
+
+    def stop(self, keep_data: bool = False) -> None:
+        """Stop the server (connections are cut at once); `keep_data`: leave the cluster to resume()."""
+        subprocess.run(
+            self._as_owner(
+                [
+                    str(self.bin_dir / "pg_ctl"),
+                    "-D",
+                    str(self.workdir / "data"),
+                    "-m",
+                    "immediate",
+                    "-w",
+                    "stop",
+                ]
             ),
             capture_output=True,
         )
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        if not keep_data:
+            shutil.rmtree(self.workdir, ignore_errors=True)

@@ -1,15 +1,34 @@
 """A libpq connection string from a PostgresBinding and the Secret values it names, built the same way by
-the operator and the gateway (psycopg's make_conninfo quotes every value)."""
+the operator and the gateway (psycopg's make_conninfo quotes every value).
+
+The operator builds it before any schema exists (to probe a VectorStore's PostgreSQL), so conninfo takes
+anything shaped like the connection part of a PostgresBinding (ConnectionSettings), not only a binding."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Protocol
 
 from psycopg.conninfo import make_conninfo
 
-from vectorops.routing.collections import PostgresBinding
+from vectorops.routing.collections import SecretKey, SslMode
 
 CREDENTIAL_KEYS = ("host", "port", "dbname", "user", "password")
+
+
+class ConnectionSettings(Protocol):
+    """The fields of a PostgresBinding that say how to connect (a PostgresBinding is one)."""
+
+    @property
+    def dsn(self) -> SecretKey | None: ...
+    @property
+    def credentials_secret(self) -> str | None: ...
+    @property
+    def sslmode(self) -> SslMode | None: ...
+    @property
+    def connect_timeout_s(self) -> int: ...
+    @property
+    def statement_timeout_ms(self) -> int: ...
 
 
 class MissingCredential(LookupError):
@@ -17,7 +36,7 @@ class MissingCredential(LookupError):
 
 
 def conninfo(
-    binding: PostgresBinding,
+    binding: ConnectionSettings,
     secret_value: Mapping[tuple[str, str], str],
     ca_file: str | None = None,
     application_name: str = "vectorops",

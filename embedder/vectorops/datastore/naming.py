@@ -24,7 +24,7 @@ class InvalidSchemaPrefix(ValueError):
 
 def schema_name(prefix: str, namespace: str, name: str) -> str:
     """`<prefix><namespace>_<name, folded and cut>_<hash>`, at most 63 bytes."""
-    if not PREFIX_PATTERN.match(prefix):
+    if not PREFIX_PATTERN.fullmatch(prefix):  # fullmatch: `$` alone would let a trailing newline through
         raise InvalidSchemaPrefix(
             f"schema prefix {prefix!r} must match {PREFIX_PATTERN.pattern} (lower case, digits, _)"
         )

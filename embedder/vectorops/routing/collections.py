@@ -20,7 +20,7 @@ from vectorops.routing.table import VectorIdentity
 
 BINDING_LABEL = "vectorops.io/collection-binding"  # value "true"
 BINDING_KEY = "binding.json"
-BINDING_PREFIX = "vectorops-collection-"
+BINDING_PREFIX = "vectorops-binding-"  # not vectorops-collection-: the rules ConfigMap has that name
 _MAX_NAME = 253
 
 

@@ -37,6 +37,10 @@ def configure(settings: kopf.OperatorSettings, cfg: OperatorSettings) -> kopf.Op
     # their idle timeout after the last event (starving other objects after a restart) and do not
     # cover timers; execution.max_workers only sizes the thread pool of sync handlers (ours are async).
     # So kopf's workers stay unlimited (they are cheap coroutines) and both are left at their defaults.
+    # A deleted object's finalizer waits for its resync timer to stop; a timer caught mid-pass is
+    # checked again after background.cancellation_polling (kopf's default: 60 s), so a deletion that
+    # met a pass hung for a minute. A pass takes well under a second: check every second.
+    settings.background.cancellation_polling = 1.0
     settings.networking.request_timeout = 60
     settings.networking.connect_timeout = 10
     # Peering: several replicas, one active; priorities must differ (set per pod by the chart).

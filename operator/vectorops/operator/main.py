@@ -10,6 +10,7 @@ import kopf
 from vectorops.operator.adapters.embedder_probe import make_probe
 from vectorops.operator.adapters.endpoint_probe import EndpointProber
 from vectorops.operator.adapters.kube import KubeClient, load_api_client, quiet_client_logs
+from vectorops.operator.adapters.postgres import PostgresPools
 from vectorops.operator.adapters.qdrant import ClientPool
 from vectorops.operator.handlers.registry import build_registry
 from vectorops.operator.kopfsettings import configure
@@ -27,12 +28,13 @@ async def run_operator(
     metrics = OperatorMetrics(stale_after=3 * cfg.resync_seconds)
     # An idle client is one whose store is gone: keep it a few resyncs (a deletion may still need it).
     pool = ClientPool(idle_seconds=max(900.0, 3 * cfg.resync_seconds), observe=metrics.qdrant_call)
+    pg = PostgresPools(idle_seconds=max(900.0, 3 * cfg.resync_seconds), observe=metrics.postgres_call)
     prober = EndpointProber()
     server = await serve(metrics.registry, cfg.metrics_host, cfg.metrics_port) if cfg.metrics_port else None
     try:
         await kopf.operator(
             registry=build_registry(
-                kube, cfg, pool, make_probe(cfg.embedder_probe, kube), prober, metrics=metrics
+                kube, cfg, pool, make_probe(cfg.embedder_probe, kube), prober, metrics=metrics, pg=pg
             ),
             settings=settings,
             clusterwide=not cfg.namespaces,
@@ -49,6 +51,7 @@ async def run_operator(
             await server.cleanup()
         await prober.close()
         await pool.close()
+        await pg.close()
         await api.close()
 
 

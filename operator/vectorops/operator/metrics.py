@@ -332,6 +332,10 @@ class OperatorMetrics:
     def qdrant_call(self, operation: str, seconds: float) -> None:
         self.backend_seconds.labels("qdrant", operation).observe(seconds)
 
+    # -- fed by the PostgreSQL pools ------------------------------------------------------------------
+    def postgres_call(self, operation: str, seconds: float) -> None:
+        self.backend_seconds.labels("postgres", operation).observe(seconds)
+
     # -- read at scrape time --------------------------------------------------------------------------
     def live_objects(self) -> list[_Last]:
         """The last pass of every object seen within `stale_after` (older ones are dropped)."""

@@ -30,6 +30,7 @@ class ConditionType(StrEnum):
     HEALTHY = "Healthy"
     DEGRADED = "Degraded"
     ROUTED = "Routed"
+    POSTGRES = "Postgres"
 
 
 class Reason(StrEnum):
@@ -69,6 +70,8 @@ class Reason(StrEnum):
     COLLECTION_RED = "CollectionRed"
     CONNECTED = "Connected"
     BREAKER_OPEN = "BreakerOpen"
+    POSTGRES_NOT_CONFIGURED = "PostgresNotConfigured"
+    POSTGRES_UNREACHABLE = "PostgresUnreachable"
 
 
 class Condition(CRDModel):

@@ -356,6 +356,10 @@ class VectorCollectionStatus(StatusBase):
     """When the operator last changed the collection in Qdrant (create, update, repair)."""
     pending_changes: list[str] = Field(default_factory=list, max_length=64)
     """Differences that cannot be applied in place, and why."""
+    schema_name: str | None = None
+    """The PostgreSQL schema of spec.postgresSchema."""
+    schema_version: int | None = None
+    """The migration that schema was last brought to."""
     not_applied: list[str] = Field(default_factory=list, max_length=64)
     """In-place changes Qdrant accepted but did not apply (e.g. a field an older Qdrant does not know);
     not sent again until the spec or the collection changes."""

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import ConfigDict, Field
 
-from vectorops.operator.api.base import CRDModel, Rule, SecretKeyRef, cel
+from vectorops.operator.api.base import CRDModel, LocalObjectReference, Rule, SecretKeyRef, cel
 from vectorops.operator.api.status import StatusBase
+from vectorops.routing.collections import SslMode
 
 HTTP_URL_RULE = "isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHost() != ''"
 LOCAL_PREFIX = "local:"
@@ -71,13 +74,63 @@ class QdrantConnection(CRDModel):
     """TLS verification settings (https only)."""
 
 
-class PostgresConnection(CRDModel):
-    """PostgreSQL for collection metadata and operation logs."""
+class PostgresPool(CRDModel):
+    """The operator's connection pool to this PostgreSQL (the gateway's pool takes maxSize too)."""
 
-    dsn_secret_ref: SecretKeyRef
+    model_config = ConfigDict(
+        json_schema_extra=cel(
+            Rule("self.minSize <= self.maxSize", "postgres.pool.minSize must not exceed maxSize")
+        )
+    )
+
+    min_size: int = Field(default=1, ge=0, le=32)
+    """Connections kept open."""
+    max_size: int = Field(default=4, ge=1, le=64)
+    """Most connections open at once."""
+
+
+class PostgresConnection(CRDModel):
+    """PostgreSQL for collection metadata schemas and operation logs."""
+
+    model_config = ConfigDict(
+        json_schema_extra=cel(
+            Rule(
+                "has(self.dsnSecretRef) != has(self.credentialsSecretRef)",
+                "spec.postgres: set exactly one of dsnSecretRef (a Secret key holding a libpq connection "
+                "string) or credentialsSecretRef (a Secret with host, port, dbname, user and password keys)",
+            ),
+            Rule(
+                "!has(self.caSecretRef) || (has(self.sslmode) && self.sslmode in "
+                "['require', 'verify-ca', 'verify-full'])",
+                "spec.postgres.caSecretRef needs sslmode require, verify-ca or verify-full "
+                "(verify-full checks the host name too)",
+                field_path=".caSecretRef",
+            ),
+        )
+    )
+
+    dsn_secret_ref: SecretKeyRef | None = None
     """Secret key holding a libpq connection string (postgresql://user:pass@host:5432/db)."""
+    credentials_secret_ref: LocalObjectReference | None = None
+    """Secret holding host, port, dbname, user and password keys (the layout CloudNativePG and Bitnami
+    write); host and user are required, the others default as libpq's do."""
+    sslmode: SslMode | None = None
+    """libpq sslmode; default: what the DSN says, else libpq's default (prefer)."""
+    ca_secret_ref: SecretKeyRef | None = None
+    """Secret key holding the PEM CA bundle that verifies the server's certificate."""
     schema_prefix: str = Field(default="vectorops_", max_length=32, pattern=r"^[a-z_][a-z0-9_]*$")
     """Prefix of the per-collection schema names."""
+    pool: PostgresPool | None = None
+    """Pool sizes (default minSize 1, maxSize 4)."""
+    statement_timeout_ms: int = Field(default=10_000, ge=100, le=600_000)
+    """statement_timeout of every session, in milliseconds."""
+    connect_timeout_seconds: int = Field(default=5, ge=1, le=60)
+    """How long one connection attempt may take."""
+
+    @property
+    def pool_sizes(self) -> tuple[int, int]:
+        pool = self.pool or PostgresPool()
+        return pool.min_size, pool.max_size
 
 
 class RedisConnection(CRDModel):
@@ -98,5 +151,21 @@ class VectorStoreSpec(CRDModel):
     """Redis for the embedders' result cache (optional)."""
 
 
+class PostgresStatus(CRDModel):
+    """What the last probe of the store's PostgreSQL found."""
+
+    reachable: bool
+    """A pooled connection answered."""
+    server_version: str | None = None
+    """SHOW server_version."""
+    latency_ms: float | None = None
+    """Round trip of that query, in milliseconds."""
+    last_probe_time: datetime | None = None
+    """When these values were recorded (refreshed when they change, else every few minutes)."""
+
+
 class VectorStoreStatus(StatusBase):
     """Observed state of a VectorStore."""
+
+    postgres: PostgresStatus | None = None
+    """The PostgreSQL of spec.postgres, as last probed."""

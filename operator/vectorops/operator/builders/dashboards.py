@@ -240,7 +240,7 @@ def operator_dashboard() -> Manifest:
     up = f'up{{job=~"{OPERATOR_JOB}"}}'
     rec, err = "vectorops_operator_reconcile_total", "vectorops_operator_reconcile_errors_total"
     objects = "vectorops_operator_objects"
-    qdrant, calls = 'backend="qdrant"', "vectorops_operator_backend_seconds_count"
+    calls = "vectorops_operator_backend_seconds_count"
     overview = [
         stat(
             "Operator targets up",
@@ -326,16 +326,22 @@ def operator_dashboard() -> Manifest:
             "In flight at the maximum with a growing wait: the slots are the bottleneck",
         ),
         timeseries(
-            "Qdrant call latency by operation",
-            _quantiles("vectorops_operator_backend_seconds", qdrant, "operation", "{{operation}}", (0.99,)),
+            "Backend call latency by operation (Qdrant, PostgreSQL)",
+            _quantiles(
+                "vectorops_operator_backend_seconds",
+                "",
+                "backend, operation",
+                "{{backend}} {{operation}}",
+                (0.99,),
+            ),
             "s",
         ),
         timeseries(
-            "Qdrant calls by operation",
+            "Backend calls by operation (Qdrant, PostgreSQL)",
             [
                 (
-                    f"sum by (operation) (rate({calls}{{{qdrant}}}[{RATE}]))",
-                    "{{operation}}",
+                    f"sum by (backend, operation) (rate({calls}[{RATE}]))",
+                    "{{backend}} {{operation}}",
                 )
             ],
             "ops",

@@ -40,7 +40,19 @@ def vectorstore_references(spec: VectorStoreSpec) -> list[Reference]:
     if spec.qdrant.tls is not None:
         refs += _secret(spec.qdrant.tls.ca_secret_ref, "spec.qdrant.tls.caSecretRef")
     if spec.postgres is not None:
-        refs += _secret(spec.postgres.dsn_secret_ref, "spec.postgres.dsnSecretRef")
+        pg = spec.postgres
+        refs += _secret(pg.dsn_secret_ref, "spec.postgres.dsnSecretRef")
+        if pg.credentials_secret_ref is not None:  # host and user are the keys libpq cannot default
+            for key in ("host", "user"):
+                refs.append(
+                    Reference(
+                        RefKind.SECRET,
+                        pg.credentials_secret_ref.name,
+                        "spec.postgres.credentialsSecretRef",
+                        key,
+                    )
+                )
+        refs += _secret(pg.ca_secret_ref, "spec.postgres.caSecretRef")
     if spec.redis is not None:
         refs += _secret(spec.redis.url_secret_ref, "spec.redis.urlSecretRef")
     return refs

@@ -7,6 +7,7 @@ import kopf
 from vectorops.operator.adapters.embedder_probe import EmbedderProbe
 from vectorops.operator.adapters.endpoint_probe import EndpointProber
 from vectorops.operator.adapters.kube import KubeClient
+from vectorops.operator.adapters.postgres import PostgresPools
 from vectorops.operator.adapters.qdrant import ClientPool
 from vectorops.operator.handlers import (
     embeddingmodel,
@@ -29,7 +30,9 @@ def build_registry(
     probe: EmbedderProbe,
     prober: EndpointProber,
     metrics: OperatorMetrics | None = None,
+    pg: PostgresPools | None = None,
 ) -> kopf.OperatorRegistry:
+    """`pg`: the PostgreSQL pools (closed by the caller on shutdown, like `pool`)."""
     registry = kopf.OperatorRegistry()
     # The same credentials as our own client (kubernetes_asyncio): in-cluster service account, else
     # kubeconfig.
@@ -39,8 +42,16 @@ def build_registry(
     metrics.watch_gate(gate)
     wiring = Wiring(registry, kube, settings, gate, metrics)
     route_sync = RouteSync(kube, refresh_seconds=settings.resync_seconds)
-    vectorstore.setup(wiring, pool)
-    vectorcollection.setup(wiring, pool, kube)
+    pg = pg if pg is not None else PostgresPools()
+
+    # The pools' background workers are tasks: close them while kopf still runs, since kopf cancels
+    # every task left when it stops (a pool closed after that fails with CancelledError).
+    @kopf.on.cleanup(registry=registry)
+    async def close_postgres_pools(**_: object) -> None:
+        await pg.close()
+
+    vectorstore.setup(wiring, pool, pg)
+    vectorcollection.setup(wiring, pool, kube, pg)
     embeddingmodel.setup(wiring, kube, probe, route_sync)
     externalendpoint.setup(wiring, prober, route_sync, kube)
     routes.setup(wiring, route_sync)

@@ -138,6 +138,8 @@ def make_handlers(
     async def resync_handler(body: kopf.Body, **kwargs: Any) -> None:
         if gate.busy(str(body.metadata.uid)):
             return  # a pass of this object is running or queued: it observes reality anyway
+        if body.metadata.get("deletionTimestamp"):
+            return  # being deleted: a pass now would recreate what the delete handler removes
         await handler(body=body, **kwargs)
 
     return handler, resync_handler

@@ -5,7 +5,6 @@ rules off, and the kind of delivery said in the `Alerts` condition."""
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 
 from vectorops.operator.adapters.kube import KubeFailure, KubeWriter
@@ -19,7 +18,7 @@ from vectorops.operator.builders.rule_delivery import (
     rules_name,
 )
 from vectorops.operator.builders.rule_files import Manifest
-from vectorops.operator.reconcilers.children import apply_or_prune
+from vectorops.operator.reconcilers.children import AppliedMemo, apply_or_prune
 from vectorops.operator.reconcilers.outcome import Context, EventNote
 from vectorops.operator.status.conditions import ConditionUpdate
 
@@ -37,15 +36,15 @@ class RuleSync:
 
     writer: KubeWriter
     refresh_seconds: float = 60.0
-    # uid -> (content, served, when, resourceVersion of the rule object as we left it)
-    _done: dict[str, tuple[str, bool, float, str | None]] = field(default_factory=dict)
-    _repaired: dict[str, EventNote] = field(default_factory=dict)  # uid -> the last repair not yet taken
+    _memo: AppliedMemo = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._memo = AppliedMemo(self.refresh_seconds)
 
     def take_events(self, uid: str) -> list[EventNote]:
-        """The DriftRepaired Event of the object's last sync, if it put back a rule object changed or
-        deleted by someone else (given out once)."""
-        note = self._repaired.pop(uid, None)
-        return [note] if note is not None else []
+        """A DriftRepaired Event when the object's last sync put back a rule object changed or deleted
+        by someone else (given out once)."""
+        return self._memo.take_events(uid)
 
     async def sync(
         self,
@@ -66,10 +65,8 @@ class RuleSync:
         kind = ConditionType.ALERTS.value
         try:
             served = await self.writer.served(*PROMETHEUS_RULE)
-            content = json.dumps([name, group], sort_keys=True)
-            done = self._done.get(ctx.uid)
-            fresh = done is not None and time.monotonic() - done[2] < self.refresh_seconds
-            if not (fresh and done is not None and done[:2] == (content, served)):
+            content = json.dumps([name, group, served], sort_keys=True)
+            if self._memo.due(ctx.uid, content):
                 rule = prometheus_rule(name, labels, group) if group is not None and served else None
                 configmap = rules_configmap(name, labels, group) if group is not None and not served else None
                 stored = None
@@ -81,24 +78,10 @@ class RuleSync:
                     )
                     or stored
                 )
-                version = ((stored or {}).get("metadata") or {}).get("resourceVersion")
-                if (
-                    done is not None
-                    and done[:2] == (content, served)
-                    and group is not None
-                    and version != done[3]
-                ):
-                    # We applied the same content as last time, yet the object moved: it had been
-                    # edited or deleted behind our back, and this apply put it back.
-                    where = f"{'PrometheusRule' if served else 'ConfigMap'} {name}"
-                    self._repaired[ctx.uid] = EventNote(
-                        "Warning",
-                        Reason.DRIFT_REPAIRED.value,
-                        f"{where} (alert rules) was changed or deleted outside the operator; restored it",
-                    )
-                self._done[ctx.uid] = (content, served, time.monotonic(), version)
+                what = f"{'PrometheusRule' if served else 'ConfigMap'} {name} (alert rules)"
+                self._memo.record(ctx.uid, content, stored, what)
         except KubeFailure as e:
-            self._done.pop(ctx.uid, None)
+            self._memo.forget(ctx.uid)
             if group is None:
                 return None  # nothing asked for; a stale child is pruned on a later pass
             return ConditionUpdate(

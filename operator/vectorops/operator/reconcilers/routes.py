@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from vectorops.operator.adapters.kube import KubeWriter
-from vectorops.operator.api.conditions import ConditionStatus, ConditionType, Reason
+from vectorops.operator.api.conditions import ConditionStatus, ConditionType
 from vectorops.operator.api.embeddingmodel import EmbeddingModelSpec
 from vectorops.operator.api.externalendpoint import ExternalModelEndpointSpec
 from vectorops.operator.api.kinds import API_VERSION, EMBEDDING_MODEL
@@ -28,6 +27,7 @@ from vectorops.operator.builders.routes import (
     endpoint_offer,
     source_of,
 )
+from vectorops.operator.reconcilers.children import AppliedMemo
 from vectorops.operator.reconcilers.outcome import EventNote
 from vectorops.operator.status.conditions import ConditionUpdate, find_condition
 from vectorops.routing.table import ROUTES_CONFIGMAP, ROUTES_KEY, RouteTable
@@ -127,15 +127,15 @@ class RouteSync:
     writer: KubeWriter
     refresh_seconds: float = 60.0
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
-    # namespace -> (content, when, resourceVersion of the ConfigMap as we left it)
-    _written: dict[str, tuple[str, float, str | None]] = field(default_factory=dict)
-    _repaired: dict[str, EventNote] = field(default_factory=dict)  # namespace -> repair not yet told
+    _memo: AppliedMemo = field(init=False)  # per namespace: the table as last written
+
+    def __post_init__(self) -> None:
+        self._memo = AppliedMemo(self.refresh_seconds)
 
     def take_events(self, namespace: str) -> list[EventNote]:
         """The DriftRepaired Event for the pass that put back a table changed or deleted by hand (given
         to one pass only: the table is the namespace's, not one object's)."""
-        note = self._repaired.pop(namespace, None)
-        return [note] if note is not None else []
+        return self._memo.take_events(namespace)
 
     async def sync(
         self,
@@ -158,19 +158,9 @@ class RouteSync:
         manifest = build_configmap(table, sources)
         content = json.dumps(manifest, sort_keys=True)
         async with self._locks.setdefault(namespace, asyncio.Lock()):
-            written, when, version = self._written.get(namespace, ("", 0.0, None))
             # Written again at least once per resync even when unchanged: a table deleted or edited by
-            # hand comes back (an unchanged server-side apply writes nothing, so a new resourceVersion
-            # after applying the same content means someone else had changed it).
-            if written != content or time.monotonic() - when > self.refresh_seconds:
+            # hand comes back, and is told (an unchanged server-side apply writes nothing).
+            if self._memo.due(namespace, content):
                 stored = await self.writer.apply(manifest, namespace)
-                now = (stored.get("metadata") or {}).get("resourceVersion")
-                if written == content and version is not None and now != version:
-                    self._repaired[namespace] = EventNote(
-                        "Warning",
-                        Reason.DRIFT_REPAIRED.value,
-                        f"route table ConfigMap {ROUTES_CONFIGMAP} was changed or deleted outside the "
-                        "operator; restored it",
-                    )
-                self._written[namespace] = (content, time.monotonic(), now)
+                self._memo.record(namespace, content, stored, f"route table ConfigMap {ROUTES_CONFIGMAP}")
         return verdict, table

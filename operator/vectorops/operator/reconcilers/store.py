@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from vectorops.datastore.conninfo import CREDENTIAL_KEYS, MissingCredential, conninfo
 from vectorops.operator.adapters.kube import KubeReader
+from vectorops.operator.adapters.postgres import PostgresPools, PostgresTarget
 from vectorops.operator.adapters.qdrant import QdrantEndpoint
 from vectorops.operator.api.conditions import Reason
 from vectorops.operator.api.kinds import VECTOR_STORE
-from vectorops.operator.api.vectorstore import LOCAL_PREFIX, VectorStoreSpec
+from vectorops.operator.api.vectorstore import LOCAL_PREFIX, PostgresConnection, VectorStoreSpec
+from vectorops.operator.builders.postgres_access import PostgresAccess, postgres_access
 from vectorops.operator.status.readiness import Problem
 
 
@@ -76,6 +79,39 @@ async def endpoint_for(
         prefer_grpc=conn.prefer_grpc,
         grpc_port=conn.grpc_port,
     )
+
+
+async def postgres_target(
+    spec: PostgresConnection, namespace: str, kube: KubeReader, pools: PostgresPools
+) -> tuple[PostgresAccess, PostgresTarget]:
+    """The store's PostgreSQL settings and connection string (from its Secrets), or StoreProblem."""
+    access = postgres_access(spec)
+    values: dict[tuple[str, str], str] = {}
+    for secret, key, field in access.secret_keys():
+        values[(secret, key)] = await _secret(kube, namespace, secret, key, field)
+    if access.credentials_secret is not None:
+        for key in CREDENTIAL_KEYS:
+            found = await kube.secret_value(namespace, access.credentials_secret, key)
+            if found is not None:
+                values[(access.credentials_secret, key)] = found
+    ca_file = pools.ca_file(values[(access.ca.secret, access.ca.key)]) if access.ca is not None else None
+    try:
+        info = conninfo(access, values, ca_file, application_name="vectorops-operator")
+    except MissingCredential as e:
+        raise StoreProblem(Problem(Reason.SECRET_KEY_NOT_FOUND.value, f"spec.postgres: {e}")) from None
+    except Exception as e:  # a DSN libpq cannot parse; its text may hold the password, so never echo it
+        raise StoreProblem(
+            Problem(
+                Reason.INVALID_SPEC.value,
+                f"spec.postgres: the connection string in the Secret is not valid libpq syntax "
+                f"({type(e).__name__})",
+            )
+        ) from None
+    # Waits end soon after one connection attempt would (connect_timeout): a pass never hangs on it.
+    target = PostgresTarget(
+        info, access.pool_min, access.pool_max, wait_seconds=access.connect_timeout_s + 1.0
+    )
+    return access, target
 
 
 async def load_store(

@@ -1,5 +1,6 @@
 """VectorCollection -> Qdrant: create, update in place, report what cannot change or did not apply,
-repair drift, never touch a collection owned elsewhere, delete by policy."""
+repair drift, never touch a collection owned elsewhere, delete by policy. The PostgreSQL schema
+(reconcilers/schema.py) and the gateway's binding (reconcilers/binding.py) follow on every pass."""
 
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ from qdrant_client.http.exceptions import UnexpectedResponse
 
 from vectorops.operator.adapters import qdrant
 from vectorops.operator.adapters.kube import KubeFailure
+from vectorops.operator.adapters.postgres import PostgresPools
 from vectorops.operator.adapters.qdrant import ClientPool, QdrantEndpoint, QdrantFailure
 from vectorops.operator.api.conditions import ConditionStatus, ConditionType, Reason
-from vectorops.operator.api.kinds import EMBEDDING_MODEL, VECTOR_COLLECTION
+from vectorops.operator.api.kinds import EMBEDDING_MODEL, VECTOR_COLLECTION, VECTOR_STORE
 from vectorops.operator.api.vectorcollection import VectorCollectionSpec
+from vectorops.operator.api.vectorstore import VectorStoreSpec
 from vectorops.operator.builders.alert_rules import collection_rules
 from vectorops.operator.builders.collection_diff import CollectionDiff, ObservedCollection, diff_collection
 from vectorops.operator.builders.collection_ownership import Claim, Owner, claim
@@ -28,7 +31,9 @@ from vectorops.operator.builders.qdrant_collection import (
     resolve_dimension,
 )
 from vectorops.operator.reconcilers.alerts import RuleSync
+from vectorops.operator.reconcilers.binding import BindingSync
 from vectorops.operator.reconcilers.outcome import Context, EventNote, Outcome, outcome
+from vectorops.operator.reconcilers.schema import SchemaSync
 from vectorops.operator.reconcilers.store import StoreProblem, load_store, store_key
 from vectorops.operator.status import collection as collection_status
 from vectorops.operator.status.conditions import ConditionUpdate, format_time
@@ -82,13 +87,18 @@ class CollectionReconciler:
     default_store: str | None
     local_root: Path | None = None
     rules: RuleSync | None = None  # None: alert rules not delivered (Alerts says NotImplemented)
+    schemas: SchemaSync = field(default_factory=lambda: SchemaSync(PostgresPools()))
+    bindings: BindingSync | None = None  # None: no binding written (unit tests of the Qdrant part)
 
     def store_name(self, spec: VectorCollectionSpec) -> str:
         return spec.store_ref.name if spec.store_ref else (self.default_store or "")
 
-    async def _desired(self, ctx: Context, spec: VectorCollectionSpec) -> DesiredCollection:
+    async def _desired(
+        self, ctx: Context, spec: VectorCollectionSpec
+    ) -> tuple[DesiredCollection, dict[str, Any] | None]:
+        """The collection to reconcile, and the EmbeddingModel object it is bound to (if any)."""
         model_name = spec.embedding_model_ref.name if spec.embedding_model_ref else None
-        model_dimension = None
+        model_dimension, model = None, None
         if model_name is not None:
             model = await ctx.kube.get_custom_object(EMBEDDING_MODEL.plural, ctx.namespace, model_name)
             if model is None:
@@ -103,7 +113,7 @@ class CollectionReconciler:
                 "dimension"
             )
         dimension = resolve_dimension(spec, model_name, model_dimension)
-        return build_desired(spec, ctx.name, dimension)
+        return build_desired(spec, ctx.name, dimension), model
 
     async def reconcile(self, ctx: Context) -> Outcome:
         spec = VectorCollectionSpec.model_validate(ctx.spec)
@@ -119,9 +129,14 @@ class CollectionReconciler:
                 if alerts.status is not ConditionStatus.TRUE:
                     parts.gaps.append(f"spec.alerts: {alerts.message}")
         references: Sequence[Problem] = ()
+        store: VectorStoreSpec | None = None
+        desired: DesiredCollection | None = None
+        model: dict[str, Any] | None = None
         try:  # each lookup reports its own missing reference, so nothing is read twice
-            _, endpoint = await load_store(ctx.namespace, self.store_name(spec), ctx.kube, self.local_root)
-            desired = await self._desired(ctx, spec)
+            store, endpoint = await load_store(
+                ctx.namespace, self.store_name(spec), ctx.kube, self.local_root
+            )
+            desired, model = await self._desired(ctx, spec)
         except StoreProblem as e:
             references = [e.problem]
             result = Synced(_collection(ConditionStatus.FALSE, e.problem.reason, e.problem.message))
@@ -133,9 +148,27 @@ class CollectionReconciler:
             except Exception as e:
                 failure = qdrant.classify(e, endpoint.where)
                 result = Synced(_collection(ConditionStatus.FALSE, failure.reason, failure.message))
-        ready = collection_status.ready(result.condition, [*result.gaps, *parts.gaps])
+        # The schema is reconciled whatever became of Qdrant: each part reports its own failure.
+        schema = await self.schemas.sync(ctx, spec, self.store_name(spec), store)
+        if schema.condition is None:
+            parts.remove.append(ConditionType.SCHEMA.value)
+        else:
+            parts.updates.append(schema.condition)
+        unbound = None
+        if self.bindings is not None:
+            unbound = await self.bindings.publish(
+                ctx, spec, self.store_name(spec), store, desired, model, result.condition, schema.view(spec)
+            )
+        gaps = [*result.gaps, *parts.gaps, *([unbound] if unbound else [])]
+        ready = collection_status.ready(result.condition, gaps, schema.condition)
         updates = [references_condition(references), result.condition, *parts.updates, ready]
-        return outcome(ctx, updates, result.status, result.events, remove=parts.remove)
+        status = {**result.status, **schema.status}
+        events = [*result.events, *schema.events]
+        if self.rules is not None:
+            events += self.rules.take_events(ctx.uid)
+        if self.bindings is not None:
+            events += self.bindings.take_events(ctx.uid)
+        return outcome(ctx, updates, status, events, remove=parts.remove)
 
     async def _sync(
         self, ctx: Context, spec: VectorCollectionSpec, desired: DesiredCollection, endpoint: QdrantEndpoint
@@ -364,19 +397,43 @@ class CollectionReconciler:
         )
         return Synced(_collection(ConditionStatus.FALSE, Reason.REQUIRES_REBUILD.value, message), status)
 
-    async def delete(self, ctx: Context) -> EventNote:
-        """Honour deletionPolicy, for a collection this resource owns only. Raises QdrantFailure or
-        StoreProblem when Qdrant cannot be reached."""
+    async def delete(self, ctx: Context) -> list[EventNote]:
+        """Honour deletionPolicy for the Qdrant collection and the PostgreSQL schema, each only when this
+        resource owns it. Raises QdrantFailure, PostgresFailure or StoreProblem when a backend cannot be
+        reached (the deletion is retried; the Qdrant part is idempotent)."""
         spec = VectorCollectionSpec.model_validate(ctx.spec)
         name = spec.collection_name or ctx.name
+        if ctx.annotations.get(FORCE_DELETE_ANNOTATION) == "true" and spec.deletion_policy.value == "Delete":
+            what = f"Qdrant collection {name}" + (
+                " or its PostgreSQL schema" if ctx.status.get("schemaName") else ""
+            )
+            notes = [
+                EventNote(
+                    "Warning",
+                    "ForceDeleted",
+                    f"{FORCE_DELETE_ANNOTATION}=true: removed without deleting {what}",
+                )
+            ]
+        else:
+            notes = await self._delete_data(ctx, spec, name)
+        if self.bindings is not None:
+            await self.bindings.remove(ctx, VECTOR_COLLECTION.kind)
+        return notes
+
+    async def _delete_data(self, ctx: Context, spec: VectorCollectionSpec, name: str) -> list[EventNote]:
+        notes = [await self._delete_qdrant(ctx, spec, name)]
+        store_obj = await ctx.kube.get_custom_object(
+            VECTOR_STORE.plural, ctx.namespace, self.store_name(spec)
+        )
+        store = VectorStoreSpec.model_validate(store_obj.get("spec") or {}) if store_obj is not None else None
+        schema_note = await self.schemas.drop(ctx, spec, self.store_name(spec), store)
+        if schema_note is not None:
+            notes.append(schema_note)
+        return notes
+
+    async def _delete_qdrant(self, ctx: Context, spec: VectorCollectionSpec, name: str) -> EventNote:
         if spec.deletion_policy.value == "Retain":
             return EventNote("Normal", "Retained", f"deletionPolicy Retain: kept Qdrant collection {name}")
-        if ctx.annotations.get(FORCE_DELETE_ANNOTATION) == "true":
-            return EventNote(
-                "Warning",
-                "ForceDeleted",
-                f"{FORCE_DELETE_ANNOTATION}=true: removed without deleting Qdrant collection {name}",
-            )
         key = store_key(ctx.namespace, self.store_name(spec))
         try:
             _, endpoint = await load_store(ctx.namespace, self.store_name(spec), ctx.kube, self.local_root)

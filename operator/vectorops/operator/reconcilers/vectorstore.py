@@ -1,28 +1,49 @@
-"""VectorStore: its Secrets exist and its Qdrant answers."""
+"""VectorStore: its Secrets exist, its Qdrant answers, and its PostgreSQL (when declared) answers."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from vectorops.operator.adapters import qdrant
+from vectorops.operator.adapters.postgres import PostgresPools
 from vectorops.operator.adapters.qdrant import ClientPool
-from vectorops.operator.api.conditions import ConditionStatus, Reason
-from vectorops.operator.api.vectorstore import VectorStoreSpec
+from vectorops.operator.api.conditions import ConditionStatus, ConditionType, Reason
+from vectorops.operator.api.vectorstore import PostgresConnection, VectorStoreSpec
 from vectorops.operator.builders.references import vectorstore_references
 from vectorops.operator.reconcilers.outcome import Context, Outcome, outcome
 from vectorops.operator.reconcilers.references import resolve
-from vectorops.operator.reconcilers.store import StoreProblem, endpoint_for, store_key
+from vectorops.operator.reconcilers.store import StoreProblem, endpoint_for, postgres_target, store_key
+from vectorops.operator.status.conditions import ConditionUpdate, format_time
 from vectorops.operator.status.readiness import Problem, ready_condition, references_condition
 
-# What a store may declare that this operator version does not use or check yet.
-POSTGRES_GAP = "spec.postgres: PostgreSQL is not used or checked by this operator version"
+# An unchanged probe result is written again only this often, so a healthy store's status is not
+# rewritten (a new resourceVersion, a GitOps diff) on every resync just because latency wobbled.
+PROBE_RECORD_SECONDS = 300.0
+
+
+def postgres_status(previous: Any, found: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """status.postgres: `found` with the time, unless only latency changed since a recent record."""
+    if isinstance(previous, dict) and previous.get("lastProbeTime"):
+        same = all(previous.get(k) == found.get(k) for k in ("reachable", "serverVersion"))
+        try:
+            age = (
+                now - datetime.fromisoformat(str(previous["lastProbeTime"]).replace("Z", "+00:00"))
+            ).total_seconds()
+        except ValueError:
+            age = PROBE_RECORD_SECONDS
+        if same and 0 <= age < PROBE_RECORD_SECONDS:
+            return previous
+    return {**found, "lastProbeTime": format_time(now)}
 
 
 @dataclass
 class StoreReconciler:
     pool: ClientPool
     local_root: Path | None
+    pg: PostgresPools | None = None  # None: PostgreSQL is not probed (unit tests of the Qdrant part)
 
     async def reconcile(self, ctx: Context) -> Outcome:
         spec = VectorStoreSpec.model_validate(ctx.spec)
@@ -30,6 +51,9 @@ class StoreReconciler:
         reference_problems = await resolve(vectorstore_references(spec), namespace, kube)
         problems = list(reference_problems)
         ok_reason, ok_message = "", ""
+        updates: list[ConditionUpdate] = [references_condition(reference_problems)]
+        extra: dict[str, Any] = {}
+        remove: list[str] = []
         if not problems:  # without its Secrets the probe would only say something misleading
             try:
                 endpoint = await endpoint_for(spec, namespace, kube, self.local_root)
@@ -40,9 +64,41 @@ class StoreReconciler:
                 ok_reason, ok_message = result.reason, result.message
                 if not result.ok:
                     problems.append(Problem(result.reason, result.message))
-        if spec.postgres is not None and not problems:
-            ok_reason, ok_message = Reason.INCOMPLETE.value, f"{ok_message}; not done: {POSTGRES_GAP}"
-        ready = ready_condition(
-            problems, ok_reason=ok_reason, ok_message=ok_message, ok_status=ConditionStatus.TRUE
+        if spec.postgres is not None and self.pg is not None:
+            condition, found = await self._probe_postgres(ctx, spec.postgres, self.pg)
+            updates.append(condition)
+            if found is not None:
+                extra["postgres"] = postgres_status(ctx.status.get("postgres"), found, ctx.now)
+            if condition.status is not ConditionStatus.TRUE and not reference_problems:
+                # A store whose declared PostgreSQL is down is not ready: its collections' schemas
+                # cannot be made and the gateway refuses their writes.
+                message = f"the declared PostgreSQL (spec.postgres) is not usable: {condition.message}"
+                problems.append(Problem(condition.reason, message))
+            elif not problems:
+                ok_message = f"{ok_message}; {condition.message}"
+        elif spec.postgres is None:
+            remove.append(ConditionType.POSTGRES.value)
+            if ctx.status.get("postgres") is not None:
+                extra["postgres"] = None
+        updates.append(
+            ready_condition(
+                problems, ok_reason=ok_reason, ok_message=ok_message, ok_status=ConditionStatus.TRUE
+            )
         )
-        return outcome(ctx, [references_condition(reference_problems), ready])
+        return outcome(ctx, updates, extra, remove=remove)
+
+    @staticmethod
+    async def _probe_postgres(
+        ctx: Context, spec: PostgresConnection, pools: PostgresPools
+    ) -> tuple[ConditionUpdate, dict[str, Any] | None]:
+        kind = ConditionType.POSTGRES.value
+        try:
+            _, target = await postgres_target(spec, ctx.namespace, ctx.kube, pools)
+        except StoreProblem as e:
+            return ConditionUpdate(kind, ConditionStatus.FALSE, e.problem.reason, e.problem.message), None
+        probe = await pools.probe(store_key(ctx.namespace, ctx.name), target)
+        found: dict[str, Any] = {"reachable": probe.reachable}
+        if not probe.reachable:
+            return ConditionUpdate(kind, ConditionStatus.FALSE, probe.reason, probe.message), found
+        found |= {"serverVersion": probe.server_version, "latencyMs": probe.latency_ms}
+        return ConditionUpdate(kind, ConditionStatus.TRUE, Reason.CONNECTED.value, probe.message), found

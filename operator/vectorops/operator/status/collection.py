@@ -3,6 +3,10 @@
 Ready never reports `Synced` for a part that was not built or not applied: a part the spec asks for but
 this operator version does not build gets its own condition (Unknown, NotImplemented), and Ready, while
 True because the Qdrant collection is usable, says `Incomplete` and names what is not in effect.
+
+The PostgreSQL schema is different: when the spec asks for it and it is not there, the gateway refuses
+the collection's writes, so Ready is False with the Schema condition's reason (the Collection condition
+still says the Qdrant part is fine).
 """
 
 from __future__ import annotations
@@ -32,10 +36,7 @@ def _not_built(type_: ConditionType, field: str, what: str) -> tuple[ConditionUp
 def part_conditions(spec: VectorCollectionSpec, alerts_built: bool = True) -> Parts:
     """`alerts_built`: whether this reconciler delivers alert rules (its RuleSync then sets Alerts)."""
     parts = Parts([], [], [])
-    requested: list[tuple[ConditionType, str, str, bool]] = [
-        (ConditionType.SCHEMA, "spec.postgresSchema", "the PostgreSQL schema and operation log are",
-         spec.postgres_schema is not None and spec.postgres_schema.enabled),
-    ]  # fmt: skip
+    requested: list[tuple[ConditionType, str, str, bool]] = []
     if not alerts_built:
         requested.append(
             (ConditionType.ALERTS, "spec.alerts", "the collection's alert rules are",
@@ -67,10 +68,19 @@ def collection_synced(name: str, ignored: Sequence[str]) -> tuple[ConditionUpdat
     return update, [f"{fields}: ignored by the embedded engine (local: store)"]
 
 
-def ready(collection: ConditionUpdate, gaps: Sequence[str]) -> ConditionUpdate:
+def ready(
+    collection: ConditionUpdate, gaps: Sequence[str], schema: ConditionUpdate | None = None
+) -> ConditionUpdate:
+    """`schema`: the Schema condition, None when no schema is asked for."""
     kind = ConditionType.READY.value
     if collection.status is not ConditionStatus.TRUE:
         return ConditionUpdate(kind, ConditionStatus.FALSE, collection.reason, collection.message)
+    if schema is not None and schema.status is not ConditionStatus.TRUE:
+        message = (
+            "the Qdrant collection is usable, but the PostgreSQL schema spec.postgresSchema asks for is "
+            f"not ({schema.message}); the gateway refuses writes to this collection until it is"
+        )
+        return ConditionUpdate(kind, ConditionStatus.FALSE, schema.reason, message)
     if gaps:
         missing = "; ".join(gaps)
         message = f"the Qdrant collection is usable, but not everything asked for is in effect: {missing}"
