@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: all dev test lint unit integration e2e crds crds-check rules dashboards envtest system-deps venv lock clean
+.PHONY: all dev test lint unit integration e2e crds crds-check rules dashboards envtest helm chart-files chart-test system-deps venv lock clean
 
 all: test
 
@@ -35,8 +35,24 @@ system-deps:
 envtest:
 	bash hack/envtest/build.sh >/dev/null
 
+# helm built from the Go module proxy (version pinned in hack/helm/build.sh), cached beside the control plane.
+helm:
+	bash hack/helm/build.sh >/dev/null
+
+# The chart renders its CRDs and dashboards from copies of crds/ and dashboards/configmaps.yaml (Helm can
+# only read files inside the chart); tests/chart/test_chart_files.py fails when they differ.
+chart-files:
+	rm -f charts/vectorops/files/crds/*.yaml
+	cp crds/*.yaml charts/vectorops/files/crds/
+	cp dashboards/configmaps.yaml charts/vectorops/files/dashboards/configmaps.yaml
+
+# The chart alone: lint, render, server-side dry runs, install/upgrade/uninstall, RBAC, Argo CD health checks.
+chart-test: $(STAMP) system-deps envtest helm
+	$(BIN)/pytest tests/chart $(PYTEST_ARGS)
+
 crds: $(STAMP)
 	$(BIN)/vectorops crds --output crds
+	$(MAKE) chart-files
 
 crds-check: $(STAMP)
 	$(BIN)/vectorops crds --output crds --check
@@ -51,6 +67,7 @@ rules: $(STAMP)
 # tests/unit/test_dashboards.py fails when they are stale).
 dashboards: $(STAMP)
 	$(BIN)/vectorops dashboards --output dashboards
+	$(MAKE) chart-files
 
 lint: $(STAMP) crds-check
 	$(BIN)/ruff check .
@@ -69,7 +86,7 @@ e2e: $(STAMP) system-deps envtest
 	$(BIN)/pytest e2e $(PYTEST_ARGS)
 
 # Everything CI runs: set-up, lint, type checks, layer contracts, CRD drift, all tests (e2e on a local control plane).
-test: $(STAMP) system-deps envtest lint
+test: $(STAMP) system-deps envtest helm lint
 	$(BIN)/pytest tests e2e $(PYTEST_ARGS)
 
 # The embedded default: local control plane + operator + examples/quickstart, until Ctrl-C.

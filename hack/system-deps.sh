@@ -7,6 +7,8 @@ command -v openssl >/dev/null || need+=(openssl)
 command -v runuser >/dev/null || need+=(util-linux)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v promtool >/dev/null || need+=(prometheus)
+# Lua 5.1, the dialect of Argo CD's interpreter (gopher-lua), runs the chart's Argo CD health checks.
+command -v lua5.1 >/dev/null || need+=(lua5.1)
 if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   need+=(postgresql)
 fi

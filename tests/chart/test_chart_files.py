@@ -1,0 +1,24 @@
+"""The chart's copies of generated files equal their sources (Helm reads only files inside the chart):
+run `make chart-files` after `make crds` or `make dashboards` (both do it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.chart.conftest import CHART, REPO
+
+SOURCES = [*sorted((REPO / "crds").glob("*.yaml")), REPO / "dashboards" / "configmaps.yaml"]
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.name)
+def test_chart_copy_equals_source(source: Path) -> None:
+    copy = CHART / "files" / source.parent.name / source.name
+    assert copy.exists(), f"{copy} is missing: run `make chart-files`"
+    assert copy.read_bytes() == source.read_bytes(), f"{copy} is stale: run `make chart-files`"
+
+
+def test_no_stale_copies() -> None:
+    copies = {p.name for p in (CHART / "files" / "crds").glob("*.yaml")}
+    assert copies == {p.name for p in (REPO / "crds").glob("*.yaml")}
