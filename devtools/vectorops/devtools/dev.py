@@ -207,6 +207,18 @@ def _stop(proc: subprocess.Popen[bytes] | None, timeout: float = 30) -> None:
         proc.wait(timeout=5)
 
 
+def _collection_commands(gateway_url: str, key_file: str) -> str:
+    """The banner's lines that ingest into, and search, the quickstart's collection `articles`."""
+    auth = f'-H "Authorization: Bearer $(cat {key_file})" -H "Content-Type: application/json"'
+    docs = '{"documents": [{"id": "a1", "text": "Qdrant keeps the vectors", "payload": {"tenant": "t1"}}]}'
+    query = '{"text": "where are vectors kept?", "limit": 3, "include_text": true}'
+    return (
+        "  # the quickstart's collection `articles`: texts embedded by minilm, kept in PostgreSQL\n"
+        f"  curl {gateway_url}/v1/collections/articles/points {auth} \\\n    -d '{docs}'\n"
+        f"  curl {gateway_url}/v1/collections/articles/search {auth} \\\n    -d '{query}'\n"
+    )
+
+
 def _shown(path: Path) -> str:
     """`path` relative to the current folder where it is under it (what the README's commands use)."""
     with contextlib.suppress(ValueError):
@@ -324,6 +336,7 @@ def run_dev(workdir: Path, examples: Path, crds: Path) -> int:
                 f"  gateway: {gateway_url}/v1 (OpenAI API), API key in {kf}\n"
                 f'  curl {gateway_url}/v1/embeddings -H "Authorization: Bearer $(cat {kf})" \\\n'
                 '    -H "Content-Type: application/json" -d \'{"model": "minilm", "input": "hello"}\'\n'
+                f"{_collection_commands(gateway_url, kf)}"
                 f"  logs: {_shown(workdir / 'gateway.log')}, "
                 f"{_shown(workdir / 'pods')}/<deployment>/embedder.log\n"
                 "Press Ctrl-C to stop and clean up.\n",
