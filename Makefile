@@ -39,12 +39,16 @@ envtest:
 helm:
 	bash hack/helm/build.sh >/dev/null
 
-# The chart renders its CRDs and dashboards from copies of crds/ and dashboards/configmaps.yaml (Helm can
-# only read files inside the chart); tests/chart/test_chart_files.py fails when they differ.
-chart-files:
+# The chart renders its CRDs, dashboards and the operator's rule group from copies of crds/,
+# dashboards/configmaps.yaml and `vectorops rules` (Helm can only read files inside the chart);
+# tests/chart/test_chart_files.py fails when they differ.
+chart-files: $(STAMP)
 	rm -f charts/vectorops/files/crds/*.yaml
 	cp crds/*.yaml charts/vectorops/files/crds/
 	cp dashboards/configmaps.yaml charts/vectorops/files/dashboards/configmaps.yaml
+	$(BIN)/vectorops rules --output build/rules >/dev/null
+	mkdir -p charts/vectorops/files/rules
+	cp build/rules/operator.rules.yaml charts/vectorops/files/rules/operator.rules.yaml
 
 # The chart alone: lint, render, server-side dry runs, install/upgrade/uninstall, RBAC, Argo CD health checks.
 chart-test: $(STAMP) system-deps envtest helm

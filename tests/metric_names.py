@@ -21,6 +21,7 @@ class _Gate:
 def registered_names() -> set[str]:
     operator = OperatorMetrics()
     operator.watch_gate(_Gate())
+    operator.observe_pass("VectorStore", "uid-1", [], [], 0.01)  # with an object, its pass's age shows
     gateway = GatewayMetrics()
     gateway.watch_breakers(list)
     registries: list[CollectorRegistry] = [operator.registry, gateway.registry, EmbedderMetrics().registry]

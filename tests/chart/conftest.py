@@ -27,6 +27,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
     "everything": {
         "operator": {"replicas": 2},
         "serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}},
+        "prometheusRule": {"enabled": True, "labels": {"release": "prometheus"}},
         "dashboards": {"enabled": True},
         "networkPolicy": {"enabled": True, "namespaces": list(WATCHED)},
         "defaultStore": {

@@ -6,8 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.chart.conftest import CHART, REPO
+from vectorops.operator.builders.alert_rules import operator_rules
 
 SOURCES = [*sorted((REPO / "crds").glob("*.yaml")), REPO / "dashboards" / "configmaps.yaml"]
 
@@ -22,3 +24,9 @@ def test_chart_copy_equals_source(source: Path) -> None:
 def test_no_stale_copies() -> None:
     copies = {p.name for p in (CHART / "files" / "crds").glob("*.yaml")}
     assert copies == {p.name for p in (REPO / "crds").glob("*.yaml")}
+
+
+def test_the_operator_rule_group_equals_the_builders() -> None:
+    copy = CHART / "files" / "rules" / "operator.rules.yaml"
+    expected = yaml.safe_dump({"groups": [operator_rules()]}, sort_keys=False, width=120)
+    assert copy.read_text() == expected, f"{copy} is stale: run `make chart-files`"

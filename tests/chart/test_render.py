@@ -305,3 +305,26 @@ def test_the_init_container_waits_for_a_crd_installed_after_it_starts(
 def _write(path: Path, doc: dict[str, Any]) -> Path:
     path.write_text(yaml.safe_dump(doc))
     return path
+
+
+def test_the_operators_rules_follow_the_prometheus_operator(helm: str, tmp_path: Path) -> None:
+    """ "auto": a PrometheusRule where the cluster serves the kind, none where it does not; its groups are
+    the operator's own (the builder's, promtool-checked in tests/unit/test_alert_rules.py)."""
+
+    def rules(*extra: str) -> list[dict[str, Any]]:
+        out = run_helm(helm, "template", "vo", str(CHART), "--namespace", RELEASE_NS, *extra).stdout
+        return [d for d in yaml.safe_load_all(out) if d and d["kind"] == "PrometheusRule"]
+
+    assert rules() == []
+    (rule,) = rules("--api-versions", "monitoring.coreos.com/v1/PrometheusRule")
+    alerts = {r.get("alert") for g in rule["spec"]["groups"] for r in g["rules"]}
+    assert {"VectorOpsOperatorDown", "VectorOpsObjectsNotReady"} <= alerts, alerts
+    assert (
+        rules(
+            "--api-versions",
+            "monitoring.coreos.com/v1/PrometheusRule",
+            "--set",
+            "prometheusRule.enabled=false",
+        )
+        == []
+    )

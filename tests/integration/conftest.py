@@ -119,6 +119,24 @@ def ready_is(status: str, reason: str | None = None) -> Callable[[dict[str, Any]
     return check
 
 
+def roll_out(cluster: Cluster, ns: str, name: str) -> None:
+    """Play the Deployment controller and kubelet (none runs here): every replica updated, ready and
+    available."""
+    deployment = cluster.get(ns, "deployment", name)
+    replicas = deployment["spec"].get("replicas", 1)
+    status = {
+        "observedGeneration": deployment["metadata"]["generation"],
+        "replicas": replicas,
+        "updatedReplicas": replicas,
+        "readyReplicas": replicas,
+        "availableReplicas": replicas,
+    }
+    patch = json.dumps({"status": status})
+    cluster.kubectl(
+        "patch", "-n", ns, "deployment", name, "--subresource=status", "--type=merge", "-p", patch
+    )
+
+
 @pytest.fixture(scope="session")
 def control_plane() -> Iterator[ControlPlane]:
     cp = ControlPlane.start()

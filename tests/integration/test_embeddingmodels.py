@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Cluster, OperatorProcess, condition, ready_is, secret
+from tests.integration.conftest import Cluster, OperatorProcess, condition, ready_is, roll_out, secret
 from tests.processes import embedder_process
 from vectorops.devtools.netns import TestHost
 from vectorops.routing.table import ROUTES_CONFIGMAP, ROUTES_KEY, RouteTable
@@ -24,30 +24,6 @@ def model(name: str, **spec: Any) -> dict[str, Any]:
         "metadata": {"name": name},
         "spec": {"source": {"huggingFace": {"repo": "sentence-transformers/all-MiniLM-L6-v2"}}, **spec},
     }
-
-
-def roll_out(cluster: Cluster, ns: str, name: str) -> None:
-    """Play the Deployment controller and kubelet: report every replica updated, ready and available."""
-    deployment = cluster.get(ns, "deployment", name)
-    replicas = deployment["spec"].get("replicas", 1)
-    status = {
-        "observedGeneration": deployment["metadata"]["generation"],
-        "replicas": replicas,
-        "updatedReplicas": replicas,
-        "readyReplicas": replicas,
-        "availableReplicas": replicas,
-    }
-    cluster.kubectl(
-        "patch",
-        "-n",
-        ns,
-        "deployment",
-        name,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        json.dumps({"status": status}),
-    )
 
 
 def test_model_becomes_a_deployment_and_service(

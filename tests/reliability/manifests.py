@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
-from tests.integration.conftest import Cluster, condition
+from tests.integration.conftest import Cluster, OperatorProcess, condition
+from vectorops.devtools.controlplane import ControlPlane
 
 API = "vectorops.io/v1alpha1"
 
@@ -54,3 +56,18 @@ def settled(obj: dict[str, Any], statuses: tuple[str, ...] = ("True",)) -> bool:
         and ready["status"] in statuses
         and (obj.get("status") or {}).get("observedGeneration") == obj["metadata"]["generation"]
     )
+
+
+def operator_for(
+    control_plane: ControlPlane, ns: str, tmp_path: Path, resync_s: int = 2, **env: str
+) -> OperatorProcess:
+    """A started operator process watching `ns` only, resyncing every `resync_s` seconds."""
+    op = OperatorProcess(
+        control_plane,
+        tmp_path / "operator.log",
+        VECTOROPS_NAMESPACES=json.dumps([ns]),
+        VECTOROPS_RESYNC_SECONDS=str(resync_s),
+        **env,
+    )
+    op.start()
+    return op

@@ -7,8 +7,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tests.integration.conftest import Cluster, OperatorProcess, condition
-from tests.reliability.manifests import collection, items, settled, store
+from tests.integration.conftest import Cluster, condition
+from tests.reliability.manifests import collection, items, operator_for, settled, store
 from vectorops.devtools.controlplane import ControlPlane, free_port
 from vectorops.devtools.qdrant_standin import StandInQdrant
 
@@ -26,13 +26,7 @@ def test_a_qdrant_outage_is_named_contained_and_recovered(
 ) -> None:
     ns = namespace
     down, up = StandInQdrant(port=free_port()).start(), StandInQdrant(port=free_port()).start()
-    op = OperatorProcess(
-        control_plane,
-        tmp_path / "operator.log",
-        VECTOROPS_NAMESPACES=f'["{ns}"]',
-        VECTOROPS_RESYNC_SECONDS=str(RESYNC_S),
-    )
-    op.start()
+    op = operator_for(control_plane, ns, tmp_path, RESYNC_S)
     try:
         cluster.apply(ns, store("down", down.url), store("up", up.url))
         cluster.apply(ns, *[_on("down", f"d{i}") for i in range(3)], *[_on("up", f"u{i}") for i in range(3)])

@@ -8,26 +8,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.integration.conftest import Cluster, OperatorProcess, condition, secret
-from tests.reliability.manifests import API, collection, items, store
+from tests.integration.conftest import Cluster, condition, secret
+from tests.integration.test_endpoints import endpoint
+from tests.reliability.manifests import collection, items, operator_for, store
 from vectorops.devtools.controlplane import ControlPlane, free_port
 from vectorops.devtools.qdrant_standin import StandInQdrant
 
 RESYNC_S = 2
-
-
-def _endpoint(name: str, url: str, secret_name: str, key: str = "token") -> dict[str, Any]:
-    return {
-        "apiVersion": API,
-        "kind": "ExternalModelEndpoint",
-        "metadata": {"name": name},
-        "spec": {
-            "url": url,
-            "models": [{"name": f"{name}-e5", "dimensions": 16}],
-            "auth": {"type": "bearer", "secretRef": {"name": secret_name, "key": key}},
-            "healthProbe": {"intervalSeconds": 5, "failureThreshold": 1},
-        },
-    }
 
 
 def _store_with_key(name: str, url: str, secret_name: str, key: str) -> dict[str, Any]:
@@ -43,6 +30,9 @@ def _cases(qdrant_url: str) -> list[tuple[str, str, dict[str, Any], str, str]]:
     with_store["spec"]["storeRef"] = {"name": "no-such-store"}
     with_model = collection("lost-model")
     with_model["spec"] |= {"embeddingModelRef": {"name": "no-such-model"}}
+    no_key = endpoint(
+        "no-key", dead, auth={"type": "bearer", "secretRef": {"name": "absent", "key": "token"}}
+    )
     return [
         ("vectorstore", "no-secret", _store_with_key("no-secret", qdrant_url, "absent", "k"), "SecretNotFound",
          "absent"),
@@ -51,7 +41,7 @@ def _cases(qdrant_url: str) -> list[tuple[str, str, dict[str, Any], str, str]]:
         ("vectorstore", "unreachable", store("unreachable", dead), "BackendUnreachable", dead),
         ("vectorcollection", "lost-store", with_store, "StoreNotFound", "no-such-store"),
         ("vectorcollection", "lost-model", with_model, "EmbeddingModelNotFound", "no-such-model"),
-        ("externalmodelendpoint", "no-key", _endpoint("no-key", dead, "absent"), "SecretNotFound", "absent"),
+        ("externalmodelendpoint", "no-key", no_key, "SecretNotFound", "absent"),
     ]  # fmt: skip
 
 
@@ -60,15 +50,11 @@ def test_unworkable_specs_end_in_actionable_conditions_without_hot_loops(
 ) -> None:
     ns = namespace
     cases = _cases(qdrant.url)
-    op = OperatorProcess(
-        control_plane,
-        tmp_path / "operator.log",
-        VECTOROPS_NAMESPACES=f'["{ns}"]',
-        VECTOROPS_RESYNC_SECONDS=str(RESYNC_S),
-    )
-    op.start()
+    op = operator_for(control_plane, ns, tmp_path, RESYNC_S)
     try:
-        cluster.apply(ns, secret("present", other="x"), store("q", qdrant.url), *[c[2] for c in cases])
+        cluster.apply(
+            ns, secret("present", other="not-the-key-7c2e"), store("q", qdrant.url), *[c[2] for c in cases]
+        )
         for kind, name, _, reason, phrase in cases:
             obj = cluster.wait_for(
                 ns, kind, name, lambda o, r=reason: (condition(o) or {}).get("reason") == r, timeout=60

@@ -3,13 +3,12 @@ Warning Event (DriftRepaired) naming what was put back."""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
-from typing import Any
 
-from tests.integration.conftest import Cluster, OperatorProcess, condition, secret
-from tests.reliability.manifests import API, collection, model, store
+from tests.integration.conftest import Cluster, condition, secret
+from tests.integration.test_endpoints import endpoint
+from tests.reliability.manifests import collection, model, operator_for, store
 from vectorops.devtools.controlplane import ControlPlane
 from vectorops.devtools.fake_provider import FakeProvider
 from vectorops.devtools.qdrant_standin import StandInQdrant
@@ -17,20 +16,6 @@ from vectorops.routing.table import ROUTES_CONFIGMAP
 
 RESYNC_S = 2
 KEY = "sk-drift-9c1f"
-
-
-def _endpoint(url: str) -> dict[str, Any]:
-    return {
-        "apiVersion": API,
-        "kind": "ExternalModelEndpoint",
-        "metadata": {"name": "hosted"},
-        "spec": {
-            "url": url,
-            "models": [{"name": "e5", "dimensions": 16, "identity": "fake/e5"}],
-            "auth": {"type": "bearer", "secretRef": {"name": "provider", "key": "token"}},
-            "healthProbe": {"intervalSeconds": 5, "failureThreshold": 2},
-        },
-    }
 
 
 def _drift_events(cluster: Cluster, ns: str, owner: str) -> list[str]:
@@ -45,13 +30,7 @@ def test_every_child_deleted_by_hand_is_restored_with_an_event_naming_it(
     control_plane: ControlPlane, cluster: Cluster, namespace: str, qdrant: StandInQdrant, tmp_path: Path
 ) -> None:
     ns = namespace
-    op = OperatorProcess(
-        control_plane,
-        tmp_path / "operator.log",
-        VECTOROPS_NAMESPACES=json.dumps([ns]),
-        VECTOROPS_RESYNC_SECONDS=str(RESYNC_S),
-    )
-    op.start()
+    op = operator_for(control_plane, ns, tmp_path, RESYNC_S)
     with FakeProvider(api_key=KEY, dimension=16, models=("e5",)) as provider:
         try:
             em = model("minilm")
@@ -59,7 +38,7 @@ def test_every_child_deleted_by_hand_is_restored_with_an_event_naming_it(
             em["spec"]["autoscaling"] = {"minReplicas": 1, "maxReplicas": 3}
             em["spec"]["resources"] = {"requests": {"cpu": "1"}}
             docs = collection("docs", alerts={"enabled": True})
-            cluster.apply(ns, secret("provider", token=KEY), _endpoint(provider.base_url), em)
+            cluster.apply(ns, secret("provider", token=KEY), endpoint("hosted", provider.base_url), em)
             cluster.apply(ns, store("q", qdrant.url), docs)
             cluster.wait_for(
                 ns,

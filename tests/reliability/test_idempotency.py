@@ -9,8 +9,8 @@ from typing import Any
 
 import yaml
 
-from tests.integration.conftest import Cluster, OperatorProcess
-from tests.reliability.manifests import collection, items, model, settled, store
+from tests.integration.conftest import Cluster
+from tests.reliability.manifests import collection, items, model, operator_for, settled, store
 from vectorops.devtools.controlplane import ControlPlane
 from vectorops.devtools.qdrant_standin import StandInQdrant
 
@@ -42,13 +42,7 @@ def test_reapplying_the_same_manifests_changes_nothing(
         *[collection(f"c{i}", alerts={"enabled": True}) for i in range(3)],
         model("m"),
     ]
-    op = OperatorProcess(
-        control_plane,
-        tmp_path / "operator.log",
-        VECTOROPS_NAMESPACES=f'["{ns}"]',
-        VECTOROPS_RESYNC_SECONDS=str(RESYNC_S),
-    )
-    op.start()
+    op = operator_for(control_plane, ns, tmp_path, RESYNC_S)
     try:
         _apply(cluster, ns, docs, server_side=False)
         for i in range(3):

@@ -124,7 +124,7 @@ def test_a_misspelt_metric_is_caught() -> None:
 
 def test_every_alert_has_severity_summary_description_and_an_existing_runbook(rendered: Path) -> None:
     alerts = [r for r in all_rules(rendered) if "alert" in r]
-    assert len({a["alert"] for a in alerts}) == 15
+    assert len({a["alert"] for a in alerts}) == 18
     for a in alerts:
         assert a["labels"]["severity"] in {"info", "warning", "critical"}, a["alert"]
         notes = a["annotations"]
@@ -301,6 +301,9 @@ def test_rules_fire_as_intended(tmp_path: Path) -> None:
                     ready="True",
                     reason="Available",
                 ),
+                # passes stop at minute 0: the oldest last pass ages a minute a minute (resync 60 s)
+                series("vectorops_operator_oldest_pass_age_seconds", "0+60x25"),
+                series("vectorops_operator_resync_interval_seconds", "60x25"),
             ],
             "alert_rule_test": [
                 case("10m", "VectorOpsOperatorDown"),
@@ -310,6 +313,12 @@ def test_rules_fire_as_intended(tmp_path: Path) -> None:
                     "20m",
                     "VectorOpsOperatorReconcileErrors",
                     expect(r[op, "VectorOpsOperatorReconcileErrors"], {"kind": "VectorCollection"}, "10"),
+                ),
+                case("8m", "VectorOpsOperatorStaleResyncs"),
+                case(
+                    "10m",
+                    "VectorOpsOperatorStaleResyncs",
+                    expect(r[op, "VectorOpsOperatorStaleResyncs"], {}, "10m 0s"),
                 ),
                 case("14m", "VectorOpsObjectsNotReady"),
                 case(
@@ -371,12 +380,19 @@ def test_embedder_latency_and_cache_alerts_fire_as_intended(tmp_path: Path) -> N
     """The EmbeddingModel alerts test_embedder_children.py does not make fire: p99 latency (minilm's
     above 2 s, fast's below) and the cache (minilm's failing, fast's not)."""
     spec = EmbeddingModelSpec.model_validate({"source": {"huggingFace": {"repo": "org/m"}}})
+    gpu = EmbeddingModelSpec.model_validate(
+        {"source": {"huggingFace": {"repo": "org/m"}}, "device": "gpu", "gpu": {"count": 1}}
+    )
     groups = [embedder_group(m, "ml", embedder_rules(m, "ml", spec)) for m in ("minilm", "fast")]
+    groups.append(embedder_group("big", "ml", embedder_rules("big", "ml", gpu)))
     r = by_name(groups)
-    minilm = "vectorops-embedder-ml-minilm"
+    minilm, big = "vectorops-embedder-ml-minilm", "vectorops-embedder-ml-big"
+    assert (minilm, "VectorOpsEmbedderDeviceMemoryHigh") not in r  # a CPU model has no GPU memory to watch
     where = {"namespace": "ml", "vectorops_io_embeddingmodel": "minilm"}
     other = {"namespace": "ml", "vectorops_io_embeddingmodel": "fast"}
+    on_gpu = {"namespace": "ml", "vectorops_io_embeddingmodel": "big"}
     bucket = "vectorops_embedder_request_duration_seconds_bucket"
+    lookups = "vectorops_embedder_cache_lookups_total"
     tests = [
         {
             "interval": "1m",
@@ -387,6 +403,9 @@ def test_embedder_latency_and_cache_alerts_fire_as_intended(tmp_path: Path) -> N
                 *(series(bucket, "0+100x20", **other, le=le) for le in ("1", "2.5", "5", "+Inf")),
                 series("vectorops_embedder_cache_errors_total", "0+1x20", **where),
                 series("vectorops_embedder_cache_errors_total", "0x20", **other),
+                # big: 95% of its GPU's memory allocated
+                series("vectorops_embedder_device_memory_bytes", "95x20", **on_gpu, pod="big-0"),
+                series("vectorops_embedder_device_memory_total_bytes", "100x20", **on_gpu, pod="big-0"),
             ],
             "alert_rule_test": [
                 case("9m", "VectorOpsEmbedderHighLatency"),
@@ -401,8 +420,32 @@ def test_embedder_latency_and_cache_alerts_fire_as_intended(tmp_path: Path) -> N
                     "VectorOpsEmbedderCacheUnavailable",
                     expect(r[minilm, "VectorOpsEmbedderCacheUnavailable"], {}),
                 ),
+                case("9m", "VectorOpsEmbedderDeviceMemoryHigh"),
+                case(
+                    "15m",
+                    "VectorOpsEmbedderDeviceMemoryHigh",
+                    expect(r[big, "VectorOpsEmbedderDeviceMemoryHigh"], {}),
+                ),
             ],
-        }
+        },
+        {
+            # minilm: 80% hits for over six hours, then 10%; fast: 80% throughout
+            "interval": "1m",
+            "input_series": [
+                series(lookups, "0+80x380 30410+10x60", **where, result="hit"),
+                series(lookups, "0+20x380 7690+90x60", **where, result="miss"),
+                series(lookups, "0+80x440", **other, result="hit"),
+                series(lookups, "0+20x440", **other, result="miss"),
+            ],
+            "alert_rule_test": [
+                case("375m", "VectorOpsEmbedderCacheHitRateCollapsed"),
+                case(
+                    "430m",
+                    "VectorOpsEmbedderCacheHitRateCollapsed",
+                    expect(r[minilm, "VectorOpsEmbedderCacheHitRateCollapsed"], {}),
+                ),
+            ],
+        },
     ]
     (tmp_path / "rules.yaml").write_text(yaml.safe_dump({"groups": groups}))
     (tmp_path / "test.yaml").write_text(

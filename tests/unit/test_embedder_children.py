@@ -255,7 +255,7 @@ async def test_monitoring_children_follow_the_spec_and_someone_elses_object_is_l
     alerts = cond(on, "Alerts")
     assert (alerts["reason"], alerts["message"]) == (
         "Synced",
-        "PrometheusRule minilm-embedder applied (5 alerts)",
+        "PrometheusRule minilm-embedder applied (6 alerts)",
     )
     off = {"replicas": 1, "monitoring": {"podMonitor": False, "alerts": {"enabled": False}}}
     result = await reconciler.reconcile(ctx(off))

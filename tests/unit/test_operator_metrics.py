@@ -322,3 +322,22 @@ async def test_endpoint_gauges_read_health_and_the_healthy_condition(metrics: Op
     assert value(metrics, up, namespace="ns", endpoint="ep-e2") == 1
     assert value(metrics, failures, namespace="ns", endpoint="ep-e3") is None
     assert value(metrics, up, namespace="ns", endpoint="ep-e3") is None
+
+
+def test_the_oldest_pass_age_grows_for_an_object_whose_passes_stopped_until_it_is_deleted() -> None:
+    clock = Clock()
+    metrics = OperatorMetrics(stale_after=180.0, clock=clock, resync_seconds=60.0)
+    age = "vectorops_operator_oldest_pass_age_seconds"
+    assert value(metrics, age) is None  # no object yet: nothing can be stale
+    assert value(metrics, "vectorops_operator_resync_interval_seconds") == 60.0
+    metrics.observe_pass(KIND, "a", [], [], 0.01)
+    clock.now += 30
+    metrics.observe_pass(KIND, "b", [], [], 0.01)
+    clock.now += 500  # "a" and "b" stopped being passed: past the objects gauge's staleness, still here
+    assert value(metrics, age) == 530
+    metrics.observe_pass(KIND, "a", [], [], 0.01)
+    assert value(metrics, age) == 500  # "b" is now the oldest
+    metrics.forget("b")
+    assert value(metrics, age) == 0
+    metrics.forget("a")
+    assert value(metrics, age) is None

@@ -216,9 +216,11 @@ class DynamicBatcher:
             self.metrics.forward_passes.inc(len(encoded.passes))
             for _, padded in encoded.passes:
                 self.metrics.batch_tokens.observe(padded)
-            memory = self.backend.device_memory_bytes()
+            memory, total = self.backend.device_memory_bytes(), self.backend.device_memory_total_bytes()
             if memory is not None:
                 self.metrics.device_memory.set(memory)
+            if total is not None:
+                self.metrics.device_memory_total.set(total)
             for item, row, n in zip(batch, encoded.vectors, encoded.tokens, strict=True):
                 if not item.future.done():
                     item.future.set_result((row, n))

@@ -71,3 +71,8 @@ class Metrics:
         self.device_memory = Gauge(
             "vectorops_embedder_device_memory_bytes", "Accelerator memory allocated", registry=r
         )
+        self.device_memory_total = Gauge(
+            "vectorops_embedder_device_memory_total_bytes",
+            "The accelerator's memory in all (what device_memory_bytes can grow to)",
+            registry=r,
+        )

@@ -25,7 +25,7 @@ async def run_operator(
     kube = KubeClient(api, cfg.field_manager)
     settings = configure(kopf.OperatorSettings(), cfg)
     # An object no pass has seen for three resyncs leaves the objects gauge (its deletion was missed).
-    metrics = OperatorMetrics(stale_after=3 * cfg.resync_seconds)
+    metrics = OperatorMetrics(stale_after=3 * cfg.resync_seconds, resync_seconds=cfg.resync_seconds)
     # An idle client is one whose store is gone: keep it a few resyncs (a deletion may still need it).
     pool = ClientPool(idle_seconds=max(900.0, 3 * cfg.resync_seconds), observe=metrics.qdrant_call)
     pg = PostgresPools(idle_seconds=max(900.0, 3 * cfg.resync_seconds), observe=metrics.postgres_call)

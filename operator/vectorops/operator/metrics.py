@@ -177,6 +177,18 @@ class _StateCollector(Collector):
             objects.add_metric([kind, ready, reason], float(n))
         yield objects
         yield from _object_gauges(live)
+        yield GaugeMetricFamily(
+            "vectorops_operator_resync_interval_seconds",
+            "How often every object gets a pass (VECTOROPS_RESYNC_SECONDS)",
+            value=self._metrics.resync_seconds,
+        )
+        oldest = self._metrics.oldest_pass_age()
+        if oldest is not None:  # no object, no age: nothing to be stale
+            yield GaugeMetricFamily(
+                "vectorops_operator_oldest_pass_age_seconds",
+                "Seconds since the last pass of the object that waited longest (deleted objects leave it)",
+                value=oldest,
+            )
         gate = self._metrics.gate
         if gate is None:
             return
@@ -249,10 +261,19 @@ class OperatorMetrics:
     `stale_after` seconds (three resync intervals: a deletion missed while the watch was down, a replica
     that stopped being the active one)."""
 
-    def __init__(self, stale_after: float = 180.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        stale_after: float = 180.0,
+        clock: Callable[[], float] = time.monotonic,
+        resync_seconds: float = 60.0,
+    ) -> None:
         self.registry = CollectorRegistry()
         self.stale_after = stale_after
+        self.resync_seconds = resync_seconds
         self._clock = clock
+        # uid -> when its last pass ended; unlike _objects, only a deletion removes an entry, so an
+        # object whose passes stopped keeps ageing here (the stale-resync alert reads the oldest).
+        self._passed: dict[str, float] = {}
         self._objects: dict[str, _Last] = {}
         self._lock = threading.Lock()  # scrapes may come from another thread than the passes
         self.gate: Saturation | None = None
@@ -319,11 +340,18 @@ class OperatorMetrics:
             with self._lock:
                 state = observed_state(kind, status or {})
                 self._objects[uid] = _Last(kind, ready, reason, self._clock(), namespace, name, state)
+                self._passed[uid] = self._clock()
 
     def forget(self, uid: str) -> None:
         """The object is gone: it leaves the objects gauge."""
         with self._lock:
             self._objects.pop(uid, None)
+            self._passed.pop(uid, None)
+
+    def oldest_pass_age(self) -> float | None:
+        """Seconds since the least recent last pass of any object not deleted (None: none seen)."""
+        with self._lock:
+            return self._clock() - min(self._passed.values()) if self._passed else None
 
     def watch_gate(self, gate: Saturation) -> None:
         self.gate = gate

@@ -40,3 +40,7 @@ class Backend(Protocol):
     def device_memory_bytes(self) -> int | None:
         """Accelerator memory in use, where there is an accelerator."""
         ...
+
+    def device_memory_total_bytes(self) -> int | None:
+        """The accelerator's memory in all, where there is an accelerator."""
+        ...

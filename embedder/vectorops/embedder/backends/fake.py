@@ -49,3 +49,6 @@ class FakeBackend:
 
     def device_memory_bytes(self) -> int | None:
         return None
+
+    def device_memory_total_bytes(self) -> int | None:
+        return None

@@ -138,3 +138,8 @@ class SentenceTransformerBackend:
         if self.device == "cuda":
             return int(torch.cuda.memory_allocated())
         return None
+
+    def device_memory_total_bytes(self) -> int | None:
+        if self.device == "cuda":
+            return int(torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory)
+        return None

@@ -168,6 +168,19 @@ def operator_rules(job: str = OPERATOR_JOB) -> Manifest:
             "{{ $value }} {{ $labels.kind }} objects have not been Ready for 15 minutes, reason "
             "{{ $labels.reason }}.",
         ),
+        rule(
+            "VectorOpsOperatorStaleResyncs",
+            # The oldest last pass of any object the operator knows, against its resync interval: every
+            # object gets a pass at least once per interval, so three missed ones mean passes stopped.
+            "max(vectorops_operator_oldest_pass_age_seconds) "
+            "> 3 * max(vectorops_operator_resync_interval_seconds)",
+            "5m",
+            labels,
+            "vectorops operator: objects are no longer resynced",
+            "An object has not had a reconcile pass for {{ $value | humanizeDuration }}, over three resync "
+            "intervals: drift is not being repaired (a frozen watch, a pass that hangs, or a deletion that "
+            "cannot finish).",
+        ),
         record(
             "namespace:vectorops_gateway_upstream_requests:rate5m",
             "sum by (namespace) (rate(vectorops_gateway_upstream_requests_total[5m]))",

@@ -105,7 +105,39 @@ def alert_rules(model: str, namespace: str, spec: EmbeddingModelSpec) -> list[Ma
             f"{where}: the Redis cache keeps failing",
             "Requests are served without the cache (slower, and repeated texts are recomputed).",
         ),
+        rule(
+            "VectorOpsEmbedderCacheHitRateCollapsed",
+            # Against the model's own 6-hour level, not a fixed floor: workloads that never repeat a
+            # text have a low ratio by nature and must not page anyone.
+            f"{_hit_ratio(sel, '15m')} < 0.5 * {_hit_ratio(sel, '6h')} and {_hit_ratio(sel, '6h')} > 0.2",
+            "15m",
+            "warning",
+            f"{where}: the cache hit ratio fell below half its 6-hour level",
+            "Repeated texts are computed again (more latency and accelerator load): Redis was flushed or "
+            "evicts too early, the TTL is too short, or the model's identity changed (new cache keys).",
+        ),
+        *(
+            [
+                rule(
+                    "VectorOpsEmbedderDeviceMemoryHigh",
+                    f"max(vectorops_embedder_device_memory_bytes{{{sel}}} "
+                    f"/ vectorops_embedder_device_memory_total_bytes{{{sel}}}) > 0.9",
+                    "10m",
+                    alerts.severity,
+                    f"{where}: GPU memory over 90% allocated",
+                    "A larger batch or a longer text may fail with out-of-memory: lower maxBatchTokens or "
+                    "maxBatchSize, use fp16/bf16, or a GPU with more memory.",
+                )
+            ]
+            if spec.device == "gpu"
+            else []
+        ),
     ]
+
+
+def _hit_ratio(sel: str, window: str) -> str:
+    lookups = "vectorops_embedder_cache_lookups_total"
+    return f'(sum(rate({lookups}{{{sel},result="hit"}}[{window}])) / sum(rate({lookups}{{{sel}}}[{window}])))'
 
 
 def rule_group(model: str, namespace: str, rules: list[Manifest]) -> Manifest:
