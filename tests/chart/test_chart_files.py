@@ -30,3 +30,12 @@ def test_the_operator_rule_group_equals_the_builders() -> None:
     copy = CHART / "files" / "rules" / "operator.rules.yaml"
     expected = yaml.safe_dump({"groups": [operator_rules()]}, sort_keys=False, width=120)
     assert copy.read_text() == expected, f"{copy} is stale: run `make chart-files`"
+
+
+def test_no_crd_carries_annotations_the_template_would_duplicate() -> None:
+    """templates/crds/ adds `helm.sh/resource-policy: keep` as the metadata's only annotation: a CRD
+    that came with annotations of its own would render a duplicate key (invalid YAML)."""
+    for path in sorted((REPO / "crds").glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc:
+                assert "annotations" not in doc["metadata"], f"{path.name}: adapt templates/crds/"

@@ -6,10 +6,12 @@ is missing from either."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import psycopg
 import pytest
+from qdrant_client import AsyncQdrantClient, models
 
 from tests.gateway.datapath_env import Env, Gateway, docs, gateway, oplog, pg_ctl, qdrant_points, rows
 from vectorops.datastore import documents as db
@@ -310,3 +312,60 @@ async def test_postgresql_stopped_between_the_upsert_and_the_commit(
         assert status == 200 and report["committed"] == 5 and report["reembedded"] == 0
         assert env.provider.count("/v1/embeddings") == embeds
         assert (await check(gw, b))["consistent"] is True
+
+
+async def test_re_sending_documents_restores_points_qdrant_lost(env: Env) -> None:
+    """A Qdrant collection emptied behind our back (a drift repair recreates it empty, a restore):
+    re-sending the documents writes them again, though PostgreSQL holds them committed and unchanged."""
+    b = await env.collection()
+    async with gateway(env) as gw:
+        assert (await gw.ingest(b.name, docs(4)))[0] == 200
+        client = AsyncQdrantClient(url=env.qdrant.url, check_compatibility=False)
+        try:
+            await client.delete(b.qdrant.collection, models.Filter(must=[]), wait=True)
+        finally:
+            await client.close()
+        assert (await check(gw, b))["missing_in_qdrant"] == 4
+        status, answer = await gw.ingest(b.name, docs(4))
+        assert status == 200 and (answer["upserted"], answer["unchanged"]) == (4, 0), answer
+        assert (await check(gw, b))["consistent"] is True
+        status, answer = await gw.ingest(b.name, docs(4))  # now truly unchanged
+        assert (answer["upserted"], answer["unchanged"]) == (0, 4), answer
+
+
+async def test_repair_only_finishes_the_batch_it_read(env: Env) -> None:
+    """Between the repair pass reading an unfinished row and finishing it, a new ingest may take the row
+    under its own batch: the repair must neither commit that batch's row nor delete its new point."""
+    b = await env.collection()
+    assert b.postgres is not None
+    schema = b.postgres.schema_name
+    async with gateway(env) as gw:
+        assert (await gw.ingest(b.name, docs(2)))[0] == 200
+        async with await psycopg.AsyncConnection.connect(env.pg.dsn, autocommit=True) as conn:
+            cur = await conn.execute(
+                psycopg.sql.SQL("SELECT point_id, batch_id FROM {}.documents ORDER BY document_id").format(
+                    psycopg.sql.Identifier(schema)
+                )
+            )
+            (p0, b0), (p1, b1) = await cur.fetchall()
+            newer = uuid.uuid4()
+            await conn.execute(
+                psycopg.sql.SQL(
+                    "UPDATE {}.documents SET state = 'pending', batch_id = %s WHERE point_id = %s"
+                ).format(psycopg.sql.Identifier(schema)),
+                (newer, p0),
+            )
+            await conn.execute(
+                psycopg.sql.SQL(
+                    "UPDATE {}.documents SET state = 'deleting', batch_id = %s WHERE point_id = %s"
+                ).format(psycopg.sql.Identifier(schema)),
+                (newer, p1),
+            )
+            # What the repair read earlier: the rows under their old batches.
+            assert await db.commit_points(conn, schema, [(p0, b0)]) == 0
+            assert await db.still_deleting(conn, schema, [(p1, b1)]) == []
+            assert await db.delete_points(conn, schema, [(p1, b1)]) == 0
+            # Under the batch that holds them now, they are finished.
+            assert await db.commit_points(conn, schema, [(p0, newer)]) == 1
+            assert await db.still_deleting(conn, schema, [(p1, newer)]) == [p1]
+            assert await db.delete_points(conn, schema, [(p1, newer)]) == 1

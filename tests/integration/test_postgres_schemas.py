@@ -437,6 +437,20 @@ def test_deletion_policy_decides_the_schema_and_the_binding_goes(
         assert got.returncode != 0 and "NotFound" in got.stderr
 
 
+def test_a_schema_is_dropped_even_when_its_secret_went_first(
+    cluster: Cluster, namespace: str, operator: OperatorProcess, pg: LocalPostgres, qdrant: Any
+) -> None:
+    """Namespace deletion removes Secrets in any order: the collection's deletion must not wedge on the
+    missing DSN while the operator still has the store's pool."""
+    ns = namespace
+    setup_store(cluster, ns, pg, qdrant.url, name="s1")
+    cluster.apply(ns, collection("orphaned", store_name="s1", deletionPolicy="Delete"))
+    cluster.wait_for(ns, "vectorcollection", "orphaned", ready_is("True", "Synced"), timeout=60)
+    cluster.kubectl("delete", "-n", ns, "secret", "s1-pg")
+    cluster.kubectl("delete", "-n", ns, "vectorcollection", "orphaned", "--wait=true", "--timeout=30s")
+    assert not schema_exists(pg, schema_name(PREFIX, ns, "orphaned"))
+
+
 def test_a_store_without_postgres_or_with_credentials_keys(
     cluster: Cluster, namespace: str, operator: OperatorProcess, pg: LocalPostgres, qdrant: Any
 ) -> None:

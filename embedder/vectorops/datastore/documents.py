@@ -117,11 +117,16 @@ async def committed_unchanged(conn: AsyncConnection, schema: str, docs: Sequence
 
 
 async def begin_batch(
-    conn: AsyncConnection, schema: str, batch_id: uuid.UUID, docs: Sequence[NewDocument]
+    conn: AsyncConnection,
+    schema: str,
+    batch_id: uuid.UUID,
+    docs: Sequence[NewDocument],
+    rewrite: Sequence[str] = (),
 ) -> list[str]:
     """Write `docs` as pending under `batch_id`, in one transaction. A document whose committed row has
-    the same content is left as it is (so re-sending a batch duplicates nothing). Returns the ids now
-    pending under this batch."""
+    the same content is left as it is (so re-sending a batch duplicates nothing), unless its id is in
+    `rewrite` (its point is missing from Qdrant: the committed row alone cannot restore it). Returns the
+    ids now pending under this batch."""
     if not docs:
         return []
     query = sql.SQL(
@@ -134,7 +139,8 @@ async def begin_batch(
         " model = EXCLUDED.model, model_revision = EXCLUDED.model_revision,"
         " dimension = EXCLUDED.dimension, state = 'pending', batch_id = EXCLUDED.batch_id,"
         " updated_at = now()"
-        " WHERE NOT (d.state = 'committed' AND d.text_sha256 = EXCLUDED.text_sha256"
+        " WHERE d.document_id = ANY(%s)"
+        " OR NOT (d.state = 'committed' AND d.text_sha256 = EXCLUDED.text_sha256"
         " AND d.payload = EXCLUDED.payload AND d.source IS NOT DISTINCT FROM EXCLUDED.source"
         " AND d.model = EXCLUDED.model AND d.model_revision IS NOT DISTINCT FROM EXCLUDED.model_revision)"
         " RETURNING document_id"
@@ -150,6 +156,7 @@ async def begin_batch(
         [d.model for d in docs],
         [d.model_revision for d in docs],
         [d.dimension for d in docs],
+        list(rewrite),
     )
     async with conn.transaction():
         cur = await conn.execute(query, params)
@@ -168,16 +175,40 @@ async def commit_batch(conn: AsyncConnection, schema: str, batch_id: uuid.UUID) 
     return cur.rowcount
 
 
-async def commit_points(conn: AsyncConnection, schema: str, point_ids: Sequence[uuid.UUID]) -> int:
-    """pending -> committed for these points (the repair pass, which found them in Qdrant)."""
+Unfinished = Sequence[tuple[uuid.UUID, uuid.UUID]]  # (point id, batch id) of rows the repair pass read
+
+
+def _pairs(rows: Unfinished) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
+    return [p for p, _ in rows], [b for _, b in rows]
+
+
+_ROWS = "unnest(%s::uuid[], %s::uuid[]) AS u(point_id, batch_id)"
+_SAME_ROW = "d.point_id = u.point_id AND d.batch_id = u.batch_id"
+
+
+async def commit_points(conn: AsyncConnection, schema: str, rows: Unfinished) -> int:
+    """pending -> committed for these rows (the repair pass, which put their points in Qdrant); a row a
+    later batch has taken since is that batch's to commit, not the repair's."""
     cur = await conn.execute(
         sql.SQL(
-            "UPDATE {} SET state = 'committed', committed_at = now(), updated_at = now()"
-            " WHERE point_id = ANY(%s) AND state = 'pending'"
+            "UPDATE {} AS d SET state = 'committed', committed_at = now(), updated_at = now()"
+            f" FROM {_ROWS} WHERE {_SAME_ROW} AND d.state = 'pending'"
         ).format(_t(schema, "documents")),
-        (list(point_ids),),
+        _pairs(rows),
     )
     return cur.rowcount
+
+
+async def still_deleting(conn: AsyncConnection, schema: str, rows: Unfinished) -> list[uuid.UUID]:
+    """The points of these rows still marked deleting by the same batch (a re-ingest since then has
+    taken the others: their new points must not be deleted)."""
+    cur = await conn.execute(
+        sql.SQL(
+            f"SELECT d.point_id FROM {{}} AS d, {_ROWS} WHERE {_SAME_ROW} AND d.state = 'deleting'"
+        ).format(_t(schema, "documents")),
+        _pairs(rows),
+    )
+    return [r[0] for r in await cur.fetchall()]
 
 
 async def mark_deleting(
@@ -204,13 +235,13 @@ async def finish_delete(conn: AsyncConnection, schema: str, batch_id: uuid.UUID)
     return cur.rowcount
 
 
-async def delete_points(conn: AsyncConnection, schema: str, point_ids: Sequence[uuid.UUID]) -> int:
-    """Remove deleting rows of these points (the repair pass)."""
+async def delete_points(conn: AsyncConnection, schema: str, rows: Unfinished) -> int:
+    """Remove these deleting rows (the repair pass), unless a later batch has taken them since."""
     cur = await conn.execute(
-        sql.SQL("DELETE FROM {} WHERE point_id = ANY(%s) AND state = 'deleting'").format(
+        sql.SQL(f"DELETE FROM {{}} AS d USING {_ROWS} WHERE {_SAME_ROW} AND d.state = 'deleting'").format(
             _t(schema, "documents")
         ),
-        (list(point_ids),),
+        _pairs(rows),
     )
     return cur.rowcount
 

@@ -94,8 +94,13 @@ async def repair(store: Store, grace_s: float, embed: Embed | None, embed_batch:
                         f"deleted={report.deleted}"
                         + (f" failed: {report.failed}"[:400] if report.failed else ""),
                     )
+            released = False
             async with _quiet():  # a broken connection's session locks are gone with it
-                await lock.execute("SELECT pg_advisory_unlock(%s)", (repair_lock_key(pg.schema),))
+                cur = await lock.execute("SELECT pg_advisory_unlock(%s)", (repair_lock_key(pg.schema),))
+                released = bool((await cur.fetchone() or [False])[0])
+            if not released:  # never hand the pool a connection that may still hold the lock
+                async with _quiet():
+                    await lock.close()
     return report
 
 
@@ -130,13 +135,17 @@ async def _pass(
                     ]
                 )
             async with pg.connection("committing repaired rows") as conn:
-                await db.commit_points(conn, pg.schema, [r.point_id for r in pending])
+                await db.commit_points(conn, pg.schema, [(r.point_id, r.batch_id) for r in pending])
             report.committed += len(ready)
             report.reembedded += len(stale)
         if deleting:
-            await store.points.delete([r.point_id for r in deleting])
+            marked = [(r.point_id, r.batch_id) for r in deleting]
+            async with pg.connection("re-reading deleting rows") as conn:
+                gone = await db.still_deleting(conn, pg.schema, marked)  # not re-ingested meanwhile
+            if gone:
+                await store.points.delete(gone)
             async with pg.connection("removing deleted rows") as conn:
-                report.deleted += await db.delete_points(conn, pg.schema, [r.point_id for r in deleting])
+                report.deleted += await db.delete_points(conn, pg.schema, marked)
         if len(rows) < 500:
             return
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool
 from qdrant_client import AsyncQdrantClient
 
@@ -126,7 +127,11 @@ class Stores:
         ca = _value(snapshot, p.ca, "PostgreSQL CA")
         ca_file = self._ca_file(ca) if ca is not None else None
         try:
-            return conninfo(p, snapshot.credentials, ca_file, self.application_name)
+            info = conninfo(p, snapshot.credentials, ca_file, self.application_name)
+            # Parsed here, once: a malformed string would otherwise fail on every background connect
+            # with a libpq message that quotes it, password included, into the pool's log.
+            conninfo_to_dict(info)
+            return info
         except MissingCredential as e:
             raise DataPathError(f"collection {collection}: PostgreSQL credentials: {e}") from e
         except psycopg.ProgrammingError as e:  # its message quotes the DSN, password included: not passed on

@@ -93,14 +93,21 @@ def _documents(ctx: WriteContext, docs: Sequence[DocumentIn], info: ModelInfo) -
     ]
 
 
-async def _unchanged(ctx: WriteContext, docs: list[db.NewDocument]) -> set[str]:
-    """Documents whose acknowledged version is already this one (read-only)."""
+async def _unchanged(ctx: WriteContext, docs: list[db.NewDocument]) -> tuple[set[str], set[str]]:
+    """Documents whose acknowledged version is already this one, in PostgreSQL (where there is one)
+    and in Qdrant; and those committed unchanged in PostgreSQL whose point Qdrant lacks or holds in
+    another version (a Qdrant collection emptied or restored: re-sending them restores them). Read-only."""
     pg = ctx.store.pg
+    committed = {d.document_id for d in docs}
     if pg is not None:
         async with pg.connection("reading documents") as conn:
-            return await db.committed_unchanged(conn, pg.schema, docs)
-    found = await ctx.store.points.hashes([d.point_id for d in docs])
-    return {d.document_id for d in docs if found.get(d.point_id) == d.content_hash}
+            committed = await db.committed_unchanged(conn, pg.schema, docs)
+        if not committed:
+            return set(), set()
+    candidates = [d for d in docs if d.document_id in committed]
+    found = await ctx.store.points.hashes([d.point_id for d in candidates])
+    same = {d.document_id for d in candidates if found.get(d.point_id) == d.content_hash}
+    return same, committed - same if pg is not None else set()
 
 
 async def _log_failure(
@@ -126,7 +133,7 @@ async def ingest(
     started, store, batch = time.perf_counter(), ctx.store, uuid.uuid4()
     pg = store.pg
     rows = _documents(ctx, docs, info)
-    same = await _unchanged(ctx, rows)
+    same, restore = await _unchanged(ctx, rows)
     changed = [r for r in rows if r.document_id not in same]
     answer: dict[str, Any] = {"collection": store.binding.name, "upserted": 0, "unchanged": len(same)}
     if not changed:
@@ -134,7 +141,7 @@ async def ingest(
     vectors = await embed_all(embed, [r.text for r in changed], embed_batch, info.dimension)  # (1)
     if pg is not None:
         async with pg.connection("writing the batch") as conn:  # (2)
-            pending = set(await db.begin_batch(conn, pg.schema, batch, changed))
+            pending = set(await db.begin_batch(conn, pg.schema, batch, changed, sorted(restore)))
         answer["unchanged"] += len(changed) - len(pending)
         kept = [(r, v) for r, v in zip(changed, vectors, strict=True) if r.document_id in pending]
     else:

@@ -210,6 +210,11 @@ class PostgresPools:
             if self.observe is not None:
                 self.observe(operation, time.perf_counter() - started)
 
+    def cached(self, key: str) -> PostgresTarget | None:
+        """The target of the pool last used for `key`, if one is still open."""
+        pooled = self._pools.get(key)
+        return pooled.target if pooled is not None else None
+
     @asynccontextmanager
     async def cached_connection(self, key: str) -> AsyncIterator[AsyncConnection | None]:
         """A connection of the pool last used for `key` (its store may be gone), else None."""

@@ -150,11 +150,17 @@ class SchemaSync:
         key = store_key(ctx.namespace, store_name)
         owner = owner_comment(ctx.namespace, ctx.name)
         try:
+            target = None
             if store is not None and store.postgres is not None:
-                _, target = await postgres_target(store.postgres, ctx.namespace, ctx.kube, self.pools)
+                try:
+                    _, target = await postgres_target(store.postgres, ctx.namespace, ctx.kube, self.pools)
+                except StoreProblem:
+                    if self.pools.cached(key) is None:  # nothing to fall back on: retried, and said
+                        raise
+            if target is not None:
                 async with self.pools.connection(key, target, "drop_schema") as conn:
                     dropped = await migrations.drop(conn, name, owner)
-            else:  # the store went first (namespace deletion): the pool it left, if any
+            else:  # the store or its Secret went first (namespace deletion): the pool it left, if any
                 async with self.pools.cached_connection(key) as cached:
                     if cached is None:
                         raise _store_gone(name)

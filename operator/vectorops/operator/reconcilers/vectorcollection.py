@@ -403,6 +403,8 @@ class CollectionReconciler:
         reached (the deletion is retried; the Qdrant part is idempotent)."""
         spec = VectorCollectionSpec.model_validate(ctx.spec)
         name = spec.collection_name or ctx.name
+        if self.bindings is not None:  # first: the gateway stops writing to what is about to be dropped
+            await self.bindings.remove(ctx, VECTOR_COLLECTION.kind)
         if ctx.annotations.get(FORCE_DELETE_ANNOTATION) == "true" and spec.deletion_policy.value == "Delete":
             what = f"Qdrant collection {name}" + (
                 " or its PostgreSQL schema" if ctx.status.get("schemaName") else ""
@@ -416,8 +418,6 @@ class CollectionReconciler:
             ]
         else:
             notes = await self._delete_data(ctx, spec, name)
-        if self.bindings is not None:
-            await self.bindings.remove(ctx, VECTOR_COLLECTION.kind)
         return notes
 
     async def _delete_data(self, ctx: Context, spec: VectorCollectionSpec, name: str) -> list[EventNote]:
