@@ -5,7 +5,6 @@ a StaticSource snapshot holding collection bindings."""
 from __future__ import annotations
 
 import itertools
-import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -55,17 +54,6 @@ def route_table(provider: FakeProvider, dimension: int = DIM) -> RouteTable:
     return RouteTable(
         namespace="ml", routes=(Route(model="e5", capability=Capability.EMBEDDINGS, backends=(backend,)),)
     )
-
-
-def pg_ctl(pg: LocalPostgres, action: str) -> None:
-    """Stop or start the cluster in place (LocalPostgres.stop also removes its data)."""
-    options = f"-p {pg.port} -k {pg.workdir} -c listen_addresses=127.0.0.1 -c fsync=off"
-    args = [str(pg.bin_dir / "pg_ctl"), "-D", str(pg.workdir / "data"), "-w", "-t", "60"]
-    if action == "stop":
-        args += ["-m", "immediate", "stop"]
-    else:
-        args += ["-l", str(pg.workdir / "postgres.log"), "-o", options, "start"]
-    subprocess.run(pg._as_owner(args), check=True, capture_output=True)
 
 
 @dataclass

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from qdrant_client import AsyncQdrantClient, models
 
-from tests.gateway.datapath_env import Env, Gateway, docs, gateway, oplog, pg_ctl, qdrant_points, rows
+from tests.gateway.datapath_env import Env, Gateway, docs, gateway, oplog, qdrant_points, rows
 from vectorops.datastore import documents as db
 from vectorops.gateway.collections.errors import QdrantUnavailable
 from vectorops.gateway.collections.qdrant import QdrantPoints
@@ -139,7 +139,7 @@ async def test_postgresql_stopped_then_back(env: Env) -> None:
     b = await env.collection()
     async with gateway(env) as gw:
         assert (await gw.ingest(b.name, docs(2)))[0] == 200
-        await asyncio.to_thread(pg_ctl, env.pg, "stop")
+        await asyncio.to_thread(env.pg.stop, True)  # keep_data: resumed below
         try:
             requests_before = len(env.qdrant.state.requests)
             status, body = await gw.ingest(b.name, docs(2, start=2))
@@ -150,7 +150,7 @@ async def test_postgresql_stopped_then_back(env: Env) -> None:
             status, health = await gw.call("GET", "/health/database")
             assert status == 503 and health["collections"][b.name]["postgres"]["ok"] is False
         finally:
-            await asyncio.to_thread(pg_ctl, env.pg, "start")
+            await asyncio.to_thread(env.pg.resume)
         for _ in range(50):  # the pool notices the restart on its next checks
             status, answer = await gw.ingest(b.name, docs(2, start=2))
             if status == 200:
@@ -292,7 +292,7 @@ async def test_postgresql_stopped_between_the_upsert_and_the_commit(
 
     async def upsert_then_stop_postgres(self: QdrantPoints, points: Any) -> None:
         await real_upsert(self, points)
-        await asyncio.to_thread(pg_ctl, env.pg, "stop")
+        await asyncio.to_thread(env.pg.stop, True)  # keep_data: resumed below
 
     async with gateway(env, repair_grace_seconds=0.01) as gw:
         monkeypatch.setattr(QdrantPoints, "upsert", upsert_then_stop_postgres)
@@ -300,7 +300,7 @@ async def test_postgresql_stopped_between_the_upsert_and_the_commit(
             status, body = await gw.ingest(b.name, docs(5))
         finally:
             monkeypatch.undo()
-            await asyncio.to_thread(pg_ctl, env.pg, "start")
+            await asyncio.to_thread(env.pg.resume)
         assert status == 503 and body["error"]["message"].startswith("PostgreSQL unavailable"), body
         assert len(await qdrant_points(env, b)) == 5 and len(await rows(env, b, "pending")) == 5
         embeds = env.provider.count("/v1/embeddings")

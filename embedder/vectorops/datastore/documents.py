@@ -44,24 +44,13 @@ class NewDocument:
 
 
 @dataclass(frozen=True)
-class DocumentRow:
-    document_id: str
-    point_id: uuid.UUID
-    text: str
-    text_sha256: str
-    source: str | None
-    payload: dict[str, Any]
-    model: str
-    model_revision: str | None
-    dimension: int
+class DocumentRow(NewDocument):
+    """A document as stored: what was written, and where its write stands."""
+
     state: str
     batch_id: uuid.UUID
     created_at: datetime
     updated_at: datetime
-
-    @property
-    def content_hash(self) -> str:
-        return content_hash(self.text_sha256, self.payload, self.source, self.model, self.model_revision)
 
 
 @dataclass(frozen=True)
