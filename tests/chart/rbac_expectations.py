@@ -72,6 +72,12 @@ _OPERATOR_NAMESPACED: list[Rule] = [
     ("apps", ("deployments",), ("get", "create", "patch"), "reconcilers/embeddingmodel.py: get then apply"),
     ("", ("services",), ("get", "create", "patch"), "reconcilers/embeddingmodel.py: get then apply"),
     (
+        "",
+        ("pods",),
+        ("list",),
+        "reconcilers/embeddingmodel.py _why_not_rolled_out: a stuck embedder pod's reason (status/pods.py)",
+    ),
+    (
         "autoscaling",
         ("horizontalpodautoscalers",),
         ("get", "create", "patch", "delete"),

@@ -24,6 +24,9 @@ from vectorops.devtools.qdrant_standin import StandInQdrant
 REPO = Path(__file__).resolve().parents[2]
 
 
+_APISERVER_OWN = frozenset({"leases", "endpoints", "endpointslices"})
+
+
 class Cluster:
     """kubectl against the test control plane, with helpers that read like the assertions."""
 
@@ -74,6 +77,33 @@ class Cluster:
     def events(self, ns: str, name: str) -> list[dict[str, Any]]:
         items = json.loads(self.kubectl("get", "events", "-n", ns, "-o", "json").stdout)["items"]
         return [e for e in items if e["involvedObject"]["name"] == name]
+
+    def api_writes(self) -> dict[str, float]:
+        """Mutating requests (POST, PUT, PATCH, DELETE) the apiserver has answered since it started, by
+        resource (its own apiserver_request_total, so no-op patches count too). What the apiserver writes
+        by itself is left out: its lease, renewed every few seconds, and the `kubernetes` Service's
+        endpoints, reconciled every ten."""
+        counts: dict[str, float] = {}
+        for line in self.kubectl("get", "--raw", "/metrics").stdout.splitlines():
+            if not line.startswith("apiserver_request_total{"):
+                continue
+            labels = dict(
+                part.split("=", 1) for part in line[line.index("{") + 1 : line.rindex("}")].split(",")
+            )
+            verb, resource = labels.get("verb", "").strip('"'), labels.get("resource", "").strip('"')
+            if verb in ("POST", "PUT", "PATCH", "DELETE") and resource not in _APISERVER_OWN:
+                subresource = labels.get("subresource", '""').strip('"')
+                key = f"{resource}/{subresource}" if subresource else resource
+                counts[key] = counts.get(key, 0.0) + float(line.rsplit(" ", 1)[1])
+        return counts
+
+    def writes_during(self, seconds: float) -> dict[str, float]:
+        """The mutating requests (by resource) the apiserver answered while sleeping `seconds`: with
+        one operator running and nothing else changing, its writes (a hot loop shows here)."""
+        before = self.api_writes()
+        time.sleep(seconds)
+        after = self.api_writes()
+        return {k: v - before.get(k, 0.0) for k, v in after.items() if v != before.get(k, 0.0)}
 
 
 # Every Secret value the suite creates; none may show up in the operator's DEBUG log, an Event or a status.

@@ -10,8 +10,9 @@ from typing import Any
 
 from tests.integration.conftest import Cluster, condition, secret
 from tests.integration.test_endpoints import endpoint
-from tests.reliability.manifests import collection, items, operator_for, store
+from tests.reliability.manifests import collection, items, model, operator_for, store
 from vectorops.devtools.controlplane import ControlPlane, free_port
+from vectorops.devtools.kubelet import DevKubelet
 from vectorops.devtools.qdrant_standin import StandInQdrant
 
 RESYNC_S = 2
@@ -77,3 +78,46 @@ def test_unworkable_specs_end_in_actionable_conditions_without_hot_loops(
         assert op.proc is not None and op.proc.poll() is None
     finally:
         assert op.stop() == 0
+
+
+def test_a_model_path_that_does_not_exist_ends_in_the_embedders_own_words(
+    control_plane: ControlPlane, cluster: Cluster, namespace: str, tmp_path: Path
+) -> None:
+    """The embedder exits saying the directory is missing; the kubelet (the DevKubelet here, which runs
+    the Deployment's container as a process) keeps that as the termination message; the operator reads
+    the stuck pod and puts it in Ready, and the crash loop's restarts do not rewrite the status."""
+    ns = namespace
+    lost = model("lost-weights")
+    lost["spec"]["source"] = {"path": "/models/does-not-exist"}
+    kubelet = DevKubelet(control_plane, ns, tmp_path / "pods", tmp_path / "hosts").start()
+    op = operator_for(control_plane, ns, tmp_path, RESYNC_S)
+    try:
+        cluster.apply(ns, lost)
+        obj = cluster.wait_for(
+            ns,
+            "embeddingmodel",
+            "lost-weights",
+            lambda o: (condition(o) or {}).get("reason") == "EmbedderFailing",
+            timeout=120,
+        )
+        ready = condition(obj)
+        assert ready is not None and ready["status"] == "False"
+        message = ready["message"]
+        assert "container embedder is crash-looping" in message, message
+        assert "exited with code 1" in message, message
+        assert "the model directory /models/does-not-exist does not exist in the container" in message, (
+            message
+        )
+        cluster.wait_event(ns, "lost-weights", "EmbedderFailing", timeout=30)
+        # The container keeps restarting (10 s, then 20 s back-off); the status says the same each time.
+        version = obj["metadata"]["resourceVersion"]
+        restarts = kubelet.workloads["lost-weights-embedder"].restarts
+        deadline = time.monotonic() + 60
+        while kubelet.workloads["lost-weights-embedder"].restarts == restarts:
+            assert time.monotonic() < deadline, "the container was not restarted"
+            time.sleep(0.5)
+        time.sleep(2 * RESYNC_S)
+        assert cluster.get(ns, "embeddingmodel", "lost-weights")["metadata"]["resourceVersion"] == version
+    finally:
+        assert op.stop() == 0
+        kubelet.stop()

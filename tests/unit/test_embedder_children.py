@@ -174,6 +174,9 @@ class FakeWriter:
     async def served(self, api_version: str, kind: str) -> bool:
         return self.monitoring_crds or not api_version.startswith("monitoring.coreos.com")
 
+    async def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        return []  # Deployments roll out at once here: no pod is asked about
+
 
 class FakeProbe:
     def __init__(self, answer: int | Exception) -> None:

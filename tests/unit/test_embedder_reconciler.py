@@ -18,9 +18,12 @@ class Apiserver:
     """Stores applied objects; a change of spec bumps the generation, as the apiserver does, and every
     Deployment is rolled out at once (the controllers' part)."""
 
-    def __init__(self, fail_with: KubeFailure | None = None) -> None:
+    def __init__(self, fail_with: KubeFailure | None = None, controllers: bool = True) -> None:
         self.objects: dict[tuple[str, str], dict[str, Any]] = {}
         self.fail_with = fail_with
+        self.controllers = controllers  # False: Deployments never roll out (their pods are in `pods`)
+        self.pods: list[dict[str, Any]] = []
+        self.pod_selectors: list[str] = []
         self.writes = 0
 
     async def apply(self, manifest: dict[str, Any], namespace: str) -> dict[str, Any]:
@@ -40,7 +43,7 @@ class Apiserver:
         stored["metadata"]["resourceVersion"] = (
             str(self.writes) if changed else old["metadata"]["resourceVersion"]
         )  # type: ignore[index]
-        if manifest["kind"] == "Deployment":
+        if manifest["kind"] == "Deployment" and self.controllers:
             n = manifest["spec"].get("replicas", 1)
             stored["status"] = {
                 "observedGeneration": generation,
@@ -59,6 +62,10 @@ class Apiserver:
 
     async def served(self, api_version: str, kind: str) -> bool:
         return True
+
+    async def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        self.pod_selectors.append(selector)
+        return copy.deepcopy(self.pods)
 
 
 def context(spec: dict[str, Any], status: dict[str, Any], generation: int = 1) -> Context:
@@ -137,3 +144,62 @@ async def test_a_declared_dimension_that_the_embedder_contradicts_is_reported() 
     assert (ready["status"], ready["reason"]) == ("False", "DimensionMismatch")
     assert "serves 384-dimensional vectors but spec.dimension declares 768" in ready["message"]
     assert result.extra_status["dimension"] == 384  # collections take what is served
+
+
+def crash_looping_pod(restarts: int) -> dict[str, Any]:
+    """What a kubelet writes for an embedder that exits at start (FallbackToLogsOnError: its last lines)."""
+    return {
+        "metadata": {
+            "name": "minilm-embedder-5d9f-x2x7q",
+            "labels": {"vectorops.io/embeddingmodel": "minilm"},
+        },
+        "status": {
+            "phase": "Running",
+            "containerStatuses": [
+                {
+                    "name": "embedder",
+                    "ready": False,
+                    "restartCount": restarts,
+                    "state": {
+                        "waiting": {"reason": "CrashLoopBackOff", "message": f"back-off {10 * restarts}s"}
+                    },
+                    "lastState": {
+                        "terminated": {
+                            "exitCode": 1,
+                            "reason": "Error",
+                            "message": "INFO loading model /models/nope on cpu\n"
+                            "vectorops embedder: the model /models/nope could not be loaded: FileNotFoundError: "
+                            "the model directory /models/nope does not exist in the container\n",
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+async def test_a_crash_looping_embedder_says_why_in_ready_and_the_message_holds_across_restarts() -> None:
+    api = Apiserver(controllers=False)
+    reconciler = EmbedderReconciler(api, FakeProbe(384), "img", None)
+    waiting = cond(await reconciler.reconcile(context({"replicas": 1}, {})), "Ready")
+    assert (waiting["status"], waiting["reason"]) == ("False", "RollingOut")  # no pod stuck yet
+    assert api.pod_selectors == ["vectorops.io/embeddingmodel=minilm"]
+
+    api.pods = [crash_looping_pod(restarts=1)]
+    ready = cond(await reconciler.reconcile(context({"replicas": 1}, {})), "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "EmbedderFailing")
+    message = ready["message"]
+    assert "pod minilm-embedder-5d9f-x2x7q: container embedder is crash-looping" in message
+    assert "exited with code 1" in message and "/models/nope does not exist in the container" in message
+    assert "0/1 embedder replicas ready" in message  # the Deployment's view stays in the message
+    api.pods = [crash_looping_pod(restarts=4)]  # a later restart, a longer back-off: the same words
+    assert cond(await reconciler.reconcile(context({"replicas": 1}, {})), "Ready")["message"] == message
+
+
+async def test_pods_are_not_listed_for_a_model_that_rolled_out() -> None:
+    api = Apiserver()
+    api.pods = [crash_looping_pod(restarts=1)]  # e.g. an old pod: Ready comes from the Deployment
+    ready = cond(
+        await EmbedderReconciler(api, FakeProbe(384), "img", None).reconcile(context({}, {})), "Ready"
+    )
+    assert (ready["status"], ready["reason"]) == ("True", "Available") and api.pod_selectors == []

@@ -17,7 +17,7 @@ from psycopg_pool import PoolTimeout
 from vectorops.operator.adapters.postgres import PostgresPools, PostgresTarget, classify, describe, scrub
 from vectorops.operator.api.vectorstore import PostgresConnection
 from vectorops.operator.reconcilers.store import StoreProblem, postgres_target
-from vectorops.operator.reconcilers.vectorstore import postgres_status
+from vectorops.operator.reconcilers.vectorstore import probe_status
 
 SECRET = "s3cr3t-pw"
 
@@ -134,13 +134,20 @@ async def test_missing_keys_and_unparseable_dsns_are_named_without_values() -> N
 
 def test_a_stores_probe_record_is_rewritten_only_when_it_says_something_new() -> None:
     now = datetime(2026, 1, 1, tzinfo=UTC)
-    first = postgres_status(None, {"reachable": True, "serverVersion": "15.4", "latencyMs": 0.4}, now)
+    first = probe_status(None, {"reachable": True, "serverVersion": "15.4", "latencyMs": 0.4}, now)
     assert first["lastProbeTime"] == "2026-01-01T00:00:00Z" and first["latencyMs"] == 0.4
     later = now + timedelta(seconds=60)
     wobble = {"reachable": True, "serverVersion": "15.4", "latencyMs": 0.9}
-    assert postgres_status(first, wobble, later) is first  # latency alone: no new status write
-    assert postgres_status(first, {"reachable": False}, later) == {
+    assert probe_status(first, wobble, later) is first  # latency alone: no new status write
+    down = probe_status(first, {"reachable": False}, later)
+    # The version and latency of before are removed (None in the merge patch), not left to differ
+    # from every later probe (a status write per pass during an outage: the regression this guards).
+    assert down == {
         "reachable": False,
+        "serverVersion": None,
+        "latencyMs": None,
         "lastProbeTime": "2026-01-01T00:01:00Z",
     }
-    assert postgres_status(first, wobble, now + timedelta(minutes=6))["latencyMs"] == 0.9
+    stored = {k: v for k, v in down.items() if v is not None}  # what the apiserver keeps of it
+    assert probe_status(stored, {"reachable": False}, later + timedelta(seconds=60)) is stored
+    assert probe_status(first, wobble, now + timedelta(minutes=6))["latencyMs"] == 0.9

@@ -9,7 +9,10 @@ this plays what a cluster would do with it, one replica:
   the container's env (literal values and Secret keys), in a network namespace of its own (TestHost): the
   apiserver refuses to proxy to loopback, and the operator, outside a cluster, asks the embedder its
   dimension through the apiserver's service proxy. It writes a Pod with the status a kubelet would, and
-  restarts a process that exits, with the kubelet's back-off (10 s doubling to 5 min).
+  restarts a process that exits, with the kubelet's back-off (10 s doubling to 5 min): CrashLoopBackOff,
+  and the last exit in lastState.terminated with the termination message FallbackToLogsOnError makes
+  (the log's last lines); a container that cannot be made (a missing Secret) is
+  CreateContainerConfigError.
 - Deployment controller: writes the Deployment's status (observedGeneration, replica counts, Available and
   Progressing) once the embedder's /readyz answers, and back to unavailable when the process dies; a new
   pod template (a new generation) replaces the process, a deleted Deployment stops it.
@@ -180,6 +183,9 @@ class _Workload:
     not_before: float = 0.0
     published: tuple[Any, ...] = ()
     notes: set[str] = field(default_factory=set)
+    last_exit: dict[str, Any] | None = None  # the container's lastState.terminated, as a kubelet keeps it
+    termination_policy: str = "File"  # the container's terminationMessagePolicy
+    cannot_run: str | None = None  # why the container cannot be created (CreateContainerConfigError)
 
     @property
     def url(self) -> str:
@@ -271,7 +277,9 @@ class DevKubelet:
             self._stop_process(w)
             self._delete_pod(w)
             w.template, w.restarts, w.failures, w.not_before = current, 0, 0, 0.0
-            w.pod = f"{name}-{current}"
+            w.pod, w.last_exit = f"{name}-{current}", None
+            container = deployment["spec"]["template"]["spec"]["containers"][0]
+            w.termination_policy = container.get("terminationMessagePolicy", "File")
         if desired == 0:
             self._stop_process(w)
         elif w.proc is None:
@@ -358,10 +366,12 @@ class DevKubelet:
         try:
             command, env = self._command(deployment, w)
         except CannotRun as e:
+            w.cannot_run = str(e)
             w.failures += 1
             w.not_before = time.monotonic() + self._backoff(w)
             self._warn_once(f"{w.name}: {e}", f"{w.name}: cannot start: {e}; trying again later")
             return
+        w.cannot_run = None
         log = w.folder / "embedder.log"
         with open(log, "ab") as out:
             w.proc = subprocess.Popen(
@@ -386,9 +396,23 @@ class DevKubelet:
         delay = self._backoff(w)
         w.not_before = time.monotonic() + delay
         try:
-            tail = "\n".join((w.folder / "embedder.log").read_text(errors="replace").splitlines()[-15:])
+            log = (w.folder / "embedder.log").read_text(errors="replace")
         except OSError:
-            tail = "(no log)"
+            log = ""
+        # FallbackToLogsOnError (what our Deployments ask for): a failed container's termination message
+        # is its log's last 80 lines, at most 2048 bytes (the kubelet's limits).
+        fallback = code != 0 and w.termination_policy == "FallbackToLogsOnError"
+        message = (
+            "\n".join(log.splitlines()[-80:]).encode()[-2048:].decode(errors="replace") if fallback else ""
+        )
+        w.last_exit = {
+            "exitCode": code,
+            "reason": "Completed" if code == 0 else "Error",
+            "startedAt": w.started_at,
+            "finishedAt": _now(),
+            **({"message": message} if message else {}),
+        }
+        tail = "\n".join(log.splitlines()[-15:]) or "(no log)"
         say(f"{w.name}: exited with {code}; restarting in {delay:.0f} s. Its log ends:\n{tail}")
 
     @staticmethod
@@ -420,7 +444,7 @@ class DevKubelet:
     def _publish(self, deployment: dict[str, Any], w: _Workload, desired: int) -> None:
         running = w.proc is not None
         generation = deployment["metadata"].get("generation", 0)
-        state = (generation, desired, running, w.ready, w.restarts)
+        state = (generation, desired, running, w.ready, w.restarts, w.cannot_run)
         if state != w.published:
             self._write_pod(deployment, w, desired)
             self._write_endpoints(w)
@@ -513,10 +537,16 @@ class DevKubelet:
         }
         if w.proc is not None:
             container["state"] = {"running": {"startedAt": w.started_at}}
+        elif w.cannot_run is not None:
+            container["state"] = {
+                "waiting": {"reason": "CreateContainerConfigError", "message": w.cannot_run}
+            }
         else:
             container["state"] = {
                 "waiting": {"reason": "CrashLoopBackOff" if w.restarts else "ContainerCreating"}
             }
+        if w.last_exit is not None:
+            container["lastState"] = {"terminated": w.last_exit}
         status = {
             "phase": "Running" if w.proc is not None else "Pending",
             "hostIP": w.address,

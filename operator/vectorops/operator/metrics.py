@@ -47,6 +47,9 @@ EXTRA_REASONS = frozenset(
         "Forbidden",
         "Invalid",
         "Conflict",
+        # Redis (adapters/redis_probe.py)
+        "RedisUnreachable",
+        "RedisAuthenticationFailed",
         # endpoint health probes (status/endpoint.py, reconcilers/externalendpoint.py)
         "Healthy",
         "Routed",
@@ -363,6 +366,10 @@ class OperatorMetrics:
     # -- fed by the PostgreSQL pools ------------------------------------------------------------------
     def postgres_call(self, operation: str, seconds: float) -> None:
         self.backend_seconds.labels("postgres", operation).observe(seconds)
+
+    # -- fed by the Redis probe -----------------------------------------------------------------------
+    def redis_call(self, operation: str, seconds: float) -> None:
+        self.backend_seconds.labels("redis", operation).observe(seconds)
 
     # -- read at scrape time --------------------------------------------------------------------------
     def live_objects(self) -> list[_Last]:

@@ -67,6 +67,12 @@ class SentenceTransformerBackend:
         if settings.torch_threads:
             torch.set_num_threads(settings.torch_threads)
         self.device = settings.device
+        if settings.revision == "local" and not os.path.isdir(settings.model):
+            # A path (spec.source.path or volume): said plainly, not as the Hub's "not a valid repo id".
+            raise FileNotFoundError(
+                f"the model directory {settings.model} does not exist in the container "
+                "(check spec.source.path, or spec.source.volume's claim and path)"
+            )
         revision = None if os.path.isdir(settings.model) else settings.revision  # `local` for a directory
         self.model = SentenceTransformer(
             settings.model,

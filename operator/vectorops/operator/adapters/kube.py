@@ -61,6 +61,10 @@ class KubeWriter(Protocol):
         """Whether the apiserver serves the kind (e.g. whether a CRD is installed)."""
         ...
 
+    async def list_pods(self, namespace: str, selector: str) -> list[Obj]:
+        """The namespace's pods matching a label selector (their status says why one does not start)."""
+        ...
+
 
 class KubeFailure(Exception):
     """The apiserver refused or could not be reached; `reason` is a condition reason."""
@@ -221,6 +225,12 @@ class KubeClient:
 
     async def served(self, api_version: str, kind: str) -> bool:
         return kind in await self._kinds(api_version)
+
+    async def list_pods(self, namespace: str, selector: str) -> list[Obj]:
+        status, data = await self._request(
+            "GET", f"/api/v1/namespaces/{namespace}/pods", query=[("labelSelector", selector)]
+        )
+        return [] if status == 404 else list(json.loads(data).get("items") or [])
 
     async def proxy_get(self, namespace: str, service: str, port: str, path: str) -> tuple[int, bytes]:
         """GET through the apiserver's service proxy (needs `get` on services/proxy)."""

@@ -31,6 +31,7 @@ class ConditionType(StrEnum):
     DEGRADED = "Degraded"
     ROUTED = "Routed"
     POSTGRES = "Postgres"
+    REDIS = "Redis"
 
 
 class Reason(StrEnum):
@@ -72,6 +73,7 @@ class Reason(StrEnum):
     BREAKER_OPEN = "BreakerOpen"
     POSTGRES_NOT_CONFIGURED = "PostgresNotConfigured"
     POSTGRES_UNREACHABLE = "PostgresUnreachable"
+    EMBEDDER_FAILING = "EmbedderFailing"
 
 
 class Condition(CRDModel):

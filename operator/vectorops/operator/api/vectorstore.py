@@ -151,15 +151,15 @@ class VectorStoreSpec(CRDModel):
     """Redis for the embedders' result cache (optional)."""
 
 
-class PostgresStatus(CRDModel):
-    """What the last probe of the store's PostgreSQL found."""
+class ProbeStatus(CRDModel):
+    """What the last probe of a backing service found."""
 
     reachable: bool
-    """A pooled connection answered."""
+    """A connection answered."""
     server_version: str | None = None
-    """SHOW server_version."""
+    """The version the server reports."""
     latency_ms: float | None = None
-    """Round trip of that query, in milliseconds."""
+    """Round trip of the probe's query, in milliseconds."""
     last_probe_time: datetime | None = None
     """When these values were recorded (refreshed when they change, else every few minutes)."""
 
@@ -167,5 +167,7 @@ class PostgresStatus(CRDModel):
 class VectorStoreStatus(StatusBase):
     """Observed state of a VectorStore."""
 
-    postgres: PostgresStatus | None = None
+    postgres: ProbeStatus | None = None
     """The PostgreSQL of spec.postgres, as last probed."""
+    redis: ProbeStatus | None = None
+    """The Redis of spec.redis, as last probed."""

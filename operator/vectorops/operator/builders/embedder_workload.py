@@ -14,6 +14,7 @@ PORT = 8080
 SERVICE_PORT = 80
 MODELS_MOUNT = "/models"
 CACHE_MOUNT = "/cache"
+MODEL_LABEL = "vectorops.io/embeddingmodel"  # on the Deployment, its pods and the Service's selector
 
 
 def workload_name(model: str) -> str:
@@ -26,7 +27,7 @@ def labels(model: str) -> dict[str, str]:
         "app.kubernetes.io/instance": model,
         "app.kubernetes.io/component": "embedder",
         "app.kubernetes.io/managed-by": "vectorops",
-        "vectorops.io/embeddingmodel": model,
+        MODEL_LABEL: model,
     }
 
 
@@ -132,6 +133,9 @@ def build_deployment(
                 "env": _env(model, spec, redis_url),
                 "resources": _resources(spec),
                 "volumeMounts": mounts,
+                # An embedder that cannot load its model exits saying why, as its log's last line: the
+                # kubelet keeps that as the termination message, and the operator puts it in Ready.
+                "terminationMessagePolicy": "FallbackToLogsOnError",
                 # Model download and load can take minutes: the startup probe allows 10 of them.
                 "startupProbe": _probe("/readyz", 10, 60),
                 "readinessProbe": _probe("/readyz", 5, 3),
@@ -157,7 +161,7 @@ def build_deployment(
                 t.model_dump(by_alias=True, exclude_none=True) for t in spec.gpu.tolerations
             ]
     deployment_spec: Manifest = {
-        "selector": {"matchLabels": {"vectorops.io/embeddingmodel": model}},
+        "selector": {"matchLabels": {MODEL_LABEL: model}},
         "template": {"metadata": {"labels": labels(model)}, "spec": pod},
     }
     if spec.autoscaling is None:  # with autoscaling the replica count belongs to the autoscaler
@@ -176,7 +180,7 @@ def build_service(model: str) -> Manifest:
         "kind": "Service",
         "metadata": {"name": workload_name(model), "labels": labels(model)},
         "spec": {
-            "selector": {"vectorops.io/embeddingmodel": model},
+            "selector": {MODEL_LABEL: model},
             "ports": [{"name": "http", "port": SERVICE_PORT, "targetPort": "http", "protocol": "TCP"}],
         },
     }

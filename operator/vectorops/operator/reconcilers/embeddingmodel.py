@@ -20,6 +20,7 @@ from vectorops.operator.builders.embedder_monitoring import (
     rule_group,
 )
 from vectorops.operator.builders.embedder_workload import (
+    MODEL_LABEL,
     SERVICE_PORT,
     Manifest,
     build_deployment,
@@ -37,6 +38,7 @@ from vectorops.operator.reconcilers.outcome import Context, EventNote, Outcome, 
 from vectorops.operator.reconcilers.references import resolve
 from vectorops.operator.reconcilers.routes import RouteSync, routed_condition
 from vectorops.operator.status.conditions import ConditionUpdate
+from vectorops.operator.status.pods import pod_problem
 from vectorops.operator.status.readiness import Problem, references_condition
 
 
@@ -212,7 +214,7 @@ class EmbedderReconciler:
                 f"applying the embedder failed: {e.message}",
             )
             return outcome(ctx, [references_condition([]), failed])
-        rollout = rollout_condition(applied)
+        rollout = await self._why_not_rolled_out(ctx, rollout_condition(applied))
         identity = model_identity(spec)
         dimension, unknown = await self._dimension(ctx, identity, rollout.status is ConditionStatus.TRUE)
         if unknown is not None:
@@ -240,6 +242,25 @@ class EmbedderReconciler:
         if self.routes is not None:
             events += self.routes.take_events(ctx.namespace)
         return outcome(ctx, updates, extra, events, remove=removed)
+
+    async def _why_not_rolled_out(self, ctx: Context, rollout: ConditionUpdate) -> ConditionUpdate:
+        """A rollout that is not done, with the reason its pods give when one is stuck (crash-looping
+        on a model that does not load, an image that cannot be pulled): RollingOut would hide it."""
+        if rollout.reason != Reason.ROLLING_OUT.value:
+            return rollout
+        try:
+            pods = await self.writer.list_pods(ctx.namespace, f"{MODEL_LABEL}={ctx.name}")
+        except KubeFailure:
+            return rollout  # no pod to read (or no right to): the Deployment's view is what we have
+        problem = pod_problem(pods)
+        if problem is None:
+            return rollout
+        return ConditionUpdate(
+            ConditionType.READY.value,
+            ConditionStatus.FALSE,
+            problem.reason,
+            f"{problem.message} ({rollout.message})",
+        )
 
     async def _route(
         self, ctx: Context, spec: EmbeddingModelSpec, ready: bool, dimension: int | None

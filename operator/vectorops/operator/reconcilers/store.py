@@ -10,7 +10,12 @@ from vectorops.operator.adapters.postgres import PostgresPools, PostgresTarget
 from vectorops.operator.adapters.qdrant import QdrantEndpoint
 from vectorops.operator.api.conditions import Reason
 from vectorops.operator.api.kinds import VECTOR_STORE
-from vectorops.operator.api.vectorstore import LOCAL_PREFIX, PostgresConnection, VectorStoreSpec
+from vectorops.operator.api.vectorstore import (
+    LOCAL_PREFIX,
+    PostgresConnection,
+    RedisConnection,
+    VectorStoreSpec,
+)
 from vectorops.operator.builders.postgres_access import PostgresAccess, postgres_access
 from vectorops.operator.status.readiness import Problem
 
@@ -112,6 +117,11 @@ async def postgres_target(
         info, access.pool_min, access.pool_max, wait_seconds=access.connect_timeout_s + 1.0
     )
     return access, target
+
+
+async def redis_url(spec: RedisConnection, namespace: str, kube: KubeReader) -> str:
+    ref = spec.url_secret_ref
+    return await _secret(kube, namespace, ref.name, ref.key, "spec.redis.urlSecretRef")
 
 
 async def load_store(

@@ -1,4 +1,8 @@
-"""VectorStore: its Secrets exist, its Qdrant answers, and its PostgreSQL (when declared) answers."""
+"""VectorStore: its Secrets exist, its Qdrant answers, and its PostgreSQL and Redis (when declared) answer.
+
+Qdrant and PostgreSQL decide Ready: collections cannot be made without them. Redis only caches (the
+embedders and the gateway bypass it when it fails), so a Redis outage sets the `Redis` condition False
+and is named in Ready's message, while Ready stays True."""
 
 from __future__ import annotations
 
@@ -10,12 +14,19 @@ from typing import Any
 from vectorops.operator.adapters import qdrant
 from vectorops.operator.adapters.postgres import PostgresPools
 from vectorops.operator.adapters.qdrant import ClientPool
+from vectorops.operator.adapters.redis_probe import RedisProber
 from vectorops.operator.api.conditions import ConditionStatus, ConditionType, Reason
-from vectorops.operator.api.vectorstore import PostgresConnection, VectorStoreSpec
+from vectorops.operator.api.vectorstore import PostgresConnection, RedisConnection, VectorStoreSpec
 from vectorops.operator.builders.references import vectorstore_references
 from vectorops.operator.reconcilers.outcome import Context, Outcome, outcome
 from vectorops.operator.reconcilers.references import resolve
-from vectorops.operator.reconcilers.store import StoreProblem, endpoint_for, postgres_target, store_key
+from vectorops.operator.reconcilers.store import (
+    StoreProblem,
+    endpoint_for,
+    postgres_target,
+    redis_url,
+    store_key,
+)
 from vectorops.operator.status.conditions import ConditionUpdate, format_time
 from vectorops.operator.status.readiness import Problem, ready_condition, references_condition
 
@@ -24,8 +35,9 @@ from vectorops.operator.status.readiness import Problem, ready_condition, refere
 PROBE_RECORD_SECONDS = 300.0
 
 
-def postgres_status(previous: Any, found: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """status.postgres: `found` with the time, unless only latency changed since a recent record."""
+def probe_status(previous: Any, found: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """status.postgres or status.redis: `found` with the time, unless only latency changed since a recent
+    record."""
     if isinstance(previous, dict) and previous.get("lastProbeTime"):
         same = all(previous.get(k) == found.get(k) for k in ("reachable", "serverVersion"))
         try:
@@ -36,7 +48,9 @@ def postgres_status(previous: Any, found: dict[str, Any], now: datetime) -> dict
             age = PROBE_RECORD_SECONDS
         if same and 0 <= age < PROBE_RECORD_SECONDS:
             return previous
-    return {**found, "lastProbeTime": format_time(now)}
+    # A key the probe did not find is written as None, which removes it in the status merge patch:
+    # otherwise a version kept from before an outage would differ from every later probe (a write per pass).
+    return {"serverVersion": None, "latencyMs": None, **found, "lastProbeTime": format_time(now)}
 
 
 @dataclass
@@ -44,6 +58,7 @@ class StoreReconciler:
     pool: ClientPool
     local_root: Path | None
     pg: PostgresPools | None = None  # None: PostgreSQL is not probed (unit tests of the Qdrant part)
+    redis: RedisProber | None = None  # None: Redis is not probed (likewise)
 
     async def reconcile(self, ctx: Context) -> Outcome:
         spec = VectorStoreSpec.model_validate(ctx.spec)
@@ -68,7 +83,7 @@ class StoreReconciler:
             condition, found = await self._probe_postgres(ctx, spec.postgres, self.pg)
             updates.append(condition)
             if found is not None:
-                extra["postgres"] = postgres_status(ctx.status.get("postgres"), found, ctx.now)
+                extra["postgres"] = probe_status(ctx.status.get("postgres"), found, ctx.now)
             if condition.status is not ConditionStatus.TRUE and not reference_problems:
                 # A store whose declared PostgreSQL is down is not ready: its collections' schemas
                 # cannot be made and the gateway refuses their writes.
@@ -80,12 +95,43 @@ class StoreReconciler:
             remove.append(ConditionType.POSTGRES.value)
             if ctx.status.get("postgres") is not None:
                 extra["postgres"] = None
+        if spec.redis is not None and self.redis is not None:
+            condition, found = await self._probe_redis(ctx, spec.redis, self.redis)
+            updates.append(condition)
+            if found is not None:
+                extra["redis"] = probe_status(ctx.status.get("redis"), found, ctx.now)
+            if not problems:
+                ok_message = (
+                    f"{ok_message}; {condition.message}"
+                    if condition.status is ConditionStatus.TRUE
+                    else f"{ok_message}; the embedders' cache is bypassed: {condition.message}"
+                )
+        elif spec.redis is None:
+            remove.append(ConditionType.REDIS.value)
+            if ctx.status.get("redis") is not None:
+                extra["redis"] = None
         updates.append(
             ready_condition(
                 problems, ok_reason=ok_reason, ok_message=ok_message, ok_status=ConditionStatus.TRUE
             )
         )
         return outcome(ctx, updates, extra, remove=remove)
+
+    @staticmethod
+    async def _probe_redis(
+        ctx: Context, spec: RedisConnection, prober: RedisProber
+    ) -> tuple[ConditionUpdate, dict[str, Any] | None]:
+        kind = ConditionType.REDIS.value
+        try:
+            url = await redis_url(spec, ctx.namespace, ctx.kube)
+        except StoreProblem as e:
+            return ConditionUpdate(kind, ConditionStatus.FALSE, e.problem.reason, e.problem.message), None
+        probe = await prober.probe(url)
+        found: dict[str, Any] = {"reachable": probe.reachable}
+        if not probe.reachable:
+            return ConditionUpdate(kind, ConditionStatus.FALSE, probe.reason, probe.message), found
+        found |= {"serverVersion": probe.server_version, "latencyMs": probe.latency_ms}
+        return ConditionUpdate(kind, ConditionStatus.TRUE, Reason.CONNECTED.value, probe.message), found
 
     @staticmethod
     async def _probe_postgres(

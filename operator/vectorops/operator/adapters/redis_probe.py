@@ -1,0 +1,104 @@
+"""Redis through redis-py's asyncio client: is a store's Redis (the embedders' result cache) usable?
+
+One short-lived connection per probe (a store is probed once per resync), so no pool has to follow a
+rotated Secret. Every message names the server as host:port/db and never holds the URL's password.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import redis.asyncio as aioredis
+from redis import exceptions as rx
+
+REDIS_UNREACHABLE = "RedisUnreachable"
+REDIS_AUTH_FAILED = "RedisAuthenticationFailed"
+REDIS_URL_INVALID = "InvalidSpec"
+
+
+@dataclass(frozen=True)
+class RedisProbe:
+    reachable: bool
+    reason: str
+    message: str
+    server_version: str | None = None
+    latency_ms: float | None = None
+
+
+def describe(url: str) -> str:
+    """host:port/db of a Redis URL (never its user or password)."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "localhost", parts.port or 6379
+    except ValueError:
+        return "Redis (URL not parseable)"
+    db = parts.path.lstrip("/") or "0"
+    return f"{parts.scheme}://{host}:{port}/{db}"
+
+
+def _scrub(text: str, url: str) -> str:
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    return text.replace(password, "***") if password else text
+
+
+def classify(e: BaseException, url: str) -> RedisProbe:
+    where = describe(url)
+    if isinstance(e, rx.AuthenticationError | rx.AuthorizationError) or (
+        isinstance(e, rx.ResponseError) and str(e).startswith(("NOAUTH", "WRONGPASS", "NOPERM"))
+    ):
+        return RedisProbe(
+            False,
+            REDIS_AUTH_FAILED,
+            f"Redis at {where} refused the credentials in spec.redis.urlSecretRef "
+            f"({type(e).__name__}): fix the user or password in the URL",
+        )
+    if isinstance(e, rx.TimeoutError | TimeoutError):
+        return RedisProbe(False, REDIS_UNREACHABLE, f"Redis at {where} did not answer in time")
+    detail = _scrub(str(e), url).strip() or type(e).__name__
+    return RedisProbe(False, REDIS_UNREACHABLE, f"Redis at {where} is unreachable: {detail}")
+
+
+@dataclass(frozen=True)
+class RedisProber:
+    timeout_seconds: float = 3.0
+    observe: Callable[[str, float], None] | None = None  # (operation, seconds): the operator's metrics
+
+    async def probe(self, url: str) -> RedisProbe:
+        """PING and INFO server; the latency is the PING's round trip."""
+        started = time.perf_counter()
+        try:
+            client = aioredis.Redis.from_url(
+                url,
+                socket_connect_timeout=self.timeout_seconds,
+                socket_timeout=self.timeout_seconds,
+                single_connection_client=True,
+                retry_on_timeout=False,
+            )
+        except ValueError as e:  # the URL's scheme or form; its text may hold the password
+            return RedisProbe(
+                False,
+                REDIS_URL_INVALID,
+                f"spec.redis.urlSecretRef: the Secret does not hold a valid Redis URL "
+                f"(redis://[:password@]host:6379/0 or rediss://): {_scrub(str(e), url)}",
+            )
+        try:
+            ping_started = time.perf_counter()
+            await client.ping()
+            latency = (time.perf_counter() - ping_started) * 1000
+            info = await client.info("server")
+        except Exception as e:
+            return classify(e, url)
+        finally:
+            await client.aclose()
+            if self.observe is not None:
+                self.observe("probe", time.perf_counter() - started)
+        version = str(info.get("redis_version") or "unknown")
+        return RedisProbe(
+            True, "Connected", f"Redis {version} at {describe(url)} answers", version, round(latency, 2)
+        )
