@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: all dev test lint unit integration e2e crds crds-check rules dashboards envtest helm chart-files chart-test system-deps venv lock clean
+.PHONY: all dev test lint unit integration e2e e2e-kind crds crds-check rules dashboards envtest helm kstatus chart-files chart-test system-deps venv lock clean
 
 all: test
 
@@ -38,6 +38,11 @@ envtest:
 # helm built from the Go module proxy (version pinned in hack/helm/build.sh), cached beside the control plane.
 helm:
 	bash hack/helm/build.sh >/dev/null
+
+# kstatus (the health library of Flux, kpt and cli-utils) around hack/kstatus/main.go, cached the same way;
+# tests/integration/test_kstatus.py runs it on every kind.
+kstatus:
+	bash hack/kstatus/build.sh >/dev/null
 
 # The chart renders its CRDs, dashboards and the operator's rule group from copies of crds/,
 # dashboards/configmaps.yaml and `vectorops rules` (Helm can only read files inside the chart);
@@ -85,12 +90,18 @@ unit: $(STAMP)
 integration: $(STAMP) system-deps envtest
 	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
 
-# End to end against E2E_KUBECONFIG (kind + real Qdrant: also set E2E_QDRANT_URL), else a local control plane.
+# End to end against E2E_KUBECONFIG (any cluster; e2e/README.md), else a local control plane with the operator,
+# embedder and gateway as processes (the same suite runs in `make test`).
 e2e: $(STAMP) system-deps envtest
 	$(BIN)/pytest e2e $(PYTEST_ARGS)
 
+# The same suite in a kind cluster (needs a Docker engine; e2e/README.md): the image built and loaded, the
+# chart installed, real Qdrant, PostgreSQL and Redis, then embed, ingest and search through the gateway.
+e2e-kind: $(STAMP) envtest helm
+	PYTEST_ARGS='$(PYTEST_ARGS)' bash hack/e2e-kind.sh
+
 # Everything CI runs: set-up, lint, type checks, layer contracts, CRD drift, all tests (e2e on a local control plane).
-test: $(STAMP) system-deps envtest helm lint
+test: $(STAMP) system-deps envtest helm kstatus lint
 	$(BIN)/pytest tests e2e $(PYTEST_ARGS)
 
 # The embedded default: local control plane + operator + examples/quickstart, until Ctrl-C.

@@ -133,6 +133,9 @@ def status_schema(kind: KindInfo) -> Schema:
         "type": "object",
         "x-kubernetes-preserve-unknown-fields": True,
     }
+    # An object the operator has not looked at yet reads as observedGeneration 0, behind its generation:
+    # kstatus (Flux, kpt) then says InProgress, where a missing status would read as Current.
+    schema["default"] = {"observedGeneration": 0}
     return schema
 
 
