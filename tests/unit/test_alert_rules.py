@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from tests.metric_names import METRIC, registered_names
 from vectorops.cli import main as cli_main
@@ -124,7 +125,7 @@ def test_a_misspelt_metric_is_caught() -> None:
 
 def test_every_alert_has_severity_summary_description_and_an_existing_runbook(rendered: Path) -> None:
     alerts = [r for r in all_rules(rendered) if "alert" in r]
-    assert len({a["alert"] for a in alerts}) == 18
+    assert len({a["alert"] for a in alerts}) == 21
     for a in alerts:
         assert a["labels"]["severity"] in {"info", "warning", "critical"}, a["alert"]
         notes = a["annotations"]
@@ -374,6 +375,96 @@ def test_rules_fire_as_intended(tmp_path: Path) -> None:
     )
     run_promtool("check", "rules", "rules.yaml", cwd=tmp_path)
     run_promtool("test", "rules", "test.yaml", cwd=tmp_path)
+
+
+def test_collection_data_path_alerts_fire_as_intended(tmp_path: Path) -> None:
+    """The gateway's data path per VectorCollection: articles (the defaults) fails 10% of its ingest
+    requests, its repair passes stop completing, its uncached searches take 1 to 2.5 s; small fails half
+    of too few requests, has a pass completing beside its failing ones, and searches within its own
+    threshold (its cached answers are slow, and are not what the alert reads); fine fails 2%."""
+    articles = collection_rules("articles", "ml", vcol(severity="critical"))
+    small = collection_rules("small", "ml", vcol(searchP99Seconds=3))
+    fine = collection_rules("fine", "ml", vcol())
+    assert articles is not None and small is not None and fine is not None
+    r = by_name([articles, small, fine])
+    ca = "vectorops-collection-ml-articles"
+    col = {"namespace": "ml", "collection": "articles"}
+    other = {"namespace": "ml", "collection": "small"}
+    batches, runs = "vectorops_gateway_ingest_batches_total", "vectorops_gateway_repair_runs_total"
+    bucket = "vectorops_gateway_search_duration_seconds_bucket"
+    upsert = {"operation": "upsert"}
+    tests = [
+        {
+            "interval": "1m",
+            "input_series": [
+                series(batches, "0+90x40", **col, **upsert, outcome="ok"),
+                series(batches, "0+10x40", **col, **upsert, outcome="QdrantUnavailable"),
+                series(batches, "0+0.3x40", **other, **upsert, outcome="ok"),
+                series(batches, "0+0.3x40", **other, **upsert, outcome="PostgresUnavailable"),
+                series(batches, "0+98x40", namespace="ml", collection="fine", **upsert, outcome="ok"),
+                series(
+                    batches,
+                    "0+2x40",
+                    namespace="ml",
+                    collection="fine",
+                    operation="delete",
+                    outcome="timeout",
+                ),
+                # articles: passes complete until minute 5, then only fail; small: both, every minute
+                series(runs, "0+1x5 5x35", **col, outcome="ok"),
+                series(runs, "0x5 1+1x35", **col, outcome="failed"),
+                series(runs, "0+1x40", **other, outcome="ok"),
+                series(runs, "0+1x40", **other, outcome="failed"),
+                # articles: every uncached search between 1 and 2.5 s, every cached one under 5 ms
+                *(series(bucket, "0x40", **col, cached="false", le=le) for le in ("0.5", "1")),
+                *(series(bucket, "0+100x40", **col, cached="false", le=le) for le in ("2.5", "+Inf")),
+                *(series(bucket, "0+100x40", **col, cached="true", le=le) for le in ("0.005", "+Inf")),
+                # small: uncached between 1 and 2.5 s (its threshold is 3 s), cached ones 5 to 10 s
+                *(series(bucket, "0x40", **other, cached="false", le=le) for le in ("0.5", "1")),
+                *(series(bucket, "0+100x40", **other, cached="false", le=le) for le in ("2.5", "+Inf")),
+                *(series(bucket, "0x40", **other, cached="true", le=le) for le in ("1", "5")),
+                *(series(bucket, "0+100x40", **other, cached="true", le=le) for le in ("10", "+Inf")),
+            ],
+            "alert_rule_test": [
+                case("4m", "VectorOpsCollectionIngestFailing"),
+                case(
+                    "10m",
+                    "VectorOpsCollectionIngestFailing",
+                    expect(r[ca, "VectorOpsCollectionIngestFailing"], {}, "10%"),
+                ),
+                case("19m", "VectorOpsCollectionRepairFailing"),
+                case(
+                    "28m",
+                    "VectorOpsCollectionRepairFailing",
+                    expect(r[ca, "VectorOpsCollectionRepairFailing"], {}),
+                ),
+                case("9m", "VectorOpsCollectionSearchSlow"),
+                case(
+                    "15m",
+                    "VectorOpsCollectionSearchSlow",
+                    expect(r[ca, "VectorOpsCollectionSearchSlow"], {}, "2.485s"),
+                ),
+            ],
+        },
+    ]
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump({"groups": [articles, small, fine]}))
+    (tmp_path / "test.yaml").write_text(
+        yaml.safe_dump({"rule_files": ["rules.yaml"], "evaluation_interval": "1m", "tests": tests})
+    )
+    run_promtool("check", "rules", "rules.yaml", cwd=tmp_path)
+    run_promtool("test", "rules", "test.yaml", cwd=tmp_path)
+
+
+def test_data_path_thresholds_come_from_the_spec_and_the_crd_bounds_them() -> None:
+    group = collection_rules("c", "ns", vcol(ingestErrorRatio=0.2, searchP99Seconds=0.25))
+    assert group is not None
+    exprs = {rule["alert"]: rule["expr"] for rule in group["rules"]}
+    assert "> 0.2 and " in exprs["VectorOpsCollectionIngestFailing"]
+    assert exprs["VectorOpsCollectionSearchSlow"].endswith(" > 0.25")
+    assert 'namespace="ns",collection="c",cached="false"' in exprs["VectorOpsCollectionSearchSlow"]
+    for bad in ({"ingestErrorRatio": 0}, {"ingestErrorRatio": 1.5}, {"searchP99Seconds": 0}):
+        with pytest.raises(ValidationError, match=r"greater than|less than"):
+            vcol(**bad)
 
 
 def test_embedder_latency_and_cache_alerts_fire_as_intended(tmp_path: Path) -> None:

@@ -111,6 +111,37 @@ def test_every_metric_a_dashboard_reads_is_registered_by_the_code(boards: dict[s
     } <= used
 
 
+DATA_PATH = {
+    "vectorops_gateway_collection_bindings",
+    "vectorops_gateway_collection_binding_errors_total",
+    "vectorops_gateway_ingest_documents_total",
+    "vectorops_gateway_ingest_batches_total",
+    "vectorops_gateway_search_duration_seconds_bucket",
+    "vectorops_gateway_search_cache_lookups_total",
+    "vectorops_gateway_search_cache_errors_total",
+    "vectorops_gateway_repair_rows_total",
+    "vectorops_gateway_repair_runs_total",
+}
+
+
+def test_the_collections_dashboard_shows_the_gateways_data_path(boards: dict[str, Board]) -> None:
+    """Every series of the gateway's collections data path (GatewayMetrics._collections) has a panel in
+    the collections dashboard's Data path row, selected by its namespace/collection variables."""
+    board = boards["vectorops-collections"]
+    rows = [p["title"] for p in board["panels"] if p["type"] == "row"]
+    assert rows[-1] == "Data path"
+    data_path = board["panels"][[p["title"] for p in board["panels"]].index("Data path") + 1 :]
+    used: set[str] = set()
+    for panel in data_path:
+        for target in panel["targets"]:
+            names = metrics_in(target["expr"])
+            used |= names
+            assert 'namespace=~"$namespace"' in target["expr"], panel["title"]
+            if names & {"vectorops_gateway_ingest_batches_total", "vectorops_gateway_repair_runs_total"}:
+                assert 'collection=~"$collection"' in target["expr"], panel["title"]
+    assert used == DATA_PATH
+
+
 def test_label_names_in_grouping_clauses_and_strings_are_not_taken_for_metrics() -> None:
     expr = (
         'sum by (vectorops_io_embeddingmodel, pod) (rate(vectorops_embedder_texts_total{backend=~"vectorops_x"}'

@@ -209,6 +209,12 @@ class AlertsSpec(CRDModel):
     """Alert when the collection has not been green for this long."""
     min_indexed_ratio: float = Field(default=0.9, ge=0.0, le=1.0)
     """Alert when indexed vectors / points stays below this ratio."""
+    ingest_error_ratio: float = Field(default=0.05, gt=0.0, le=1.0)
+    """Alert when more than this share of the gateway's ingest and delete requests for the collection
+    fail over 10 minutes (with at least 10 requests in that time)."""
+    search_p99_seconds: float = Field(default=1.0, gt=0.0, le=600.0)
+    """Alert when the 99th percentile latency of the gateway's uncached searches of the collection
+    stays above this for 10 minutes."""
     severity: str = Field(default="warning", json_schema_extra={"enum": ["info", "warning", "critical"]})
     """Severity label of the alerts."""
 

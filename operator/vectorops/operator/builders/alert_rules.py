@@ -28,6 +28,9 @@ from vectorops.operator.builders.rule_files import Manifest, group, record, rule
 INDEX_RATIO_MIN_POINTS = 100_000
 """The indexed-ratio alert ignores smaller collections: Qdrant indexes a segment only above its
 indexing threshold (20 MB of vectors by default), so a small collection is rightly (and cheaply) unindexed."""
+INGEST_MIN_REQUESTS = 10
+"""The ingest-failure alert ignores collections with fewer ingest and delete requests over its 10
+minutes: two failures out of three requests say little about a share."""
 PROBE_FAILURES = 3
 OPERATOR_JOB = ".*vectorops-operator.*"
 """The scrape job of the operator (a ServiceMonitor's job is the Service's name: vectorops-operator)."""
@@ -51,6 +54,11 @@ def collection_rules(name: str, namespace: str, spec: VectorCollectionSpec) -> M
     minutes = alerts.not_green_for_minutes
     ratio = alerts.min_indexed_ratio
     points = f"vectorops_collection_points{{{sel}}}"
+    batches = f"vectorops_gateway_ingest_batches_total{{{sel}}}"
+    failed_batches = f'vectorops_gateway_ingest_batches_total{{{sel},outcome!="ok"}}'
+    runs = "vectorops_gateway_repair_runs_total"
+    search = f'vectorops_gateway_search_duration_seconds_bucket{{{sel},cached="false"}}'
+    error_ratio, p99 = alerts.ingest_error_ratio, alerts.search_p99_seconds
     rules = [
         rule(
             "VectorOpsCollectionNotGreen",
@@ -79,6 +87,38 @@ def collection_rules(name: str, namespace: str, spec: VectorCollectionSpec) -> M
             f"{where}: more than half of the points gone within 10 minutes",
             "The collection holds {{ $value }} points, less than half of what it held in the last 10 "
             "minutes: a mass delete, or the collection was dropped and recreated.",
+        ),
+        # The gateway's data path: its series carry the gateway pod's namespace (a gateway serves the
+        # bindings of its own namespace) and `collection`, the VectorCollection's name.
+        rule(
+            "VectorOpsCollectionIngestFailing",
+            f"sum(rate({failed_batches}[10m])) / sum(rate({batches}[10m])) > {error_ratio:g}"
+            f" and sum(increase({batches}[10m])) >= {INGEST_MIN_REQUESTS}",
+            "5m",
+            labels,
+            f"{where}: more than {error_ratio:.0%} of ingest and delete requests fail",
+            "{{ $value | humanizePercentage }} of the gateway's ingest and delete requests for the "
+            "collection failed over 10 minutes (an embedding, Qdrant or PostgreSQL failure, or a timeout); "
+            "their documents were not written.",
+        ),
+        rule(
+            "VectorOpsCollectionRepairFailing",
+            f'sum(increase({runs}{{{sel},outcome="failed"}}[15m])) > 0'
+            f' unless sum(increase({runs}{{{sel},outcome="ok"}}[15m])) > 0',
+            "5m",
+            labels,
+            f"{where}: the gateway's repair passes fail",
+            "Repair passes of the collection have failed and none has completed for 15 minutes: writes "
+            "a failure left unfinished (rows pending or deleting in PostgreSQL) stay unfinished.",
+        ),
+        rule(
+            "VectorOpsCollectionSearchSlow",
+            f"histogram_quantile(0.99, sum by (le) (rate({search}[5m]))) > {p99:g}",
+            "10m",
+            labels,
+            f"{where}: p99 search latency above {p99:g} s",
+            "The 99th percentile of the gateway's uncached searches of the collection takes "
+            "{{ $value | humanizeDuration }} (embedding the query, the Qdrant search, the PostgreSQL join).",
         ),
     ]
     return group(f"vectorops-collection-{namespace}-{name}", rules)

@@ -731,10 +731,130 @@ def collections_dashboard() -> Manifest:
     return dashboard(
         "vectorops-collections",
         "vectorops / Collections",
-        "VectorCollections' Qdrant collections: status, points, indexed ratio (from the operator's gauges)",
+        "VectorCollections: their Qdrant collections' status, points and indexed ratio (the operator's "
+        "gauges), and the gateway's data path over them: ingest, search, search cache, repair",
         [namespace, collection],
-        [("Overview", [overview]), ("Health", [health]), ("Size and indexing", [sizes])],
+        [
+            ("Overview", [overview]),
+            ("Health", [health]),
+            ("Size and indexing", [sizes]),
+            ("Data path", _data_path(sel)),
+        ],
     )
+
+
+def _data_path(sel: str) -> list[list[Panel]]:
+    """The gateway's collections data path (gateway/collections/). Its series carry the gateway pod's
+    `namespace` (a gateway serves its own namespace's bindings) and `collection`, the VectorCollection's
+    name, so the collection dashboard's variables select them; the search cache and binding series are
+    per gateway, without `collection`."""
+    ns = 'namespace=~"$namespace"'
+    by, legend = "namespace, collection", "{{namespace}}/{{collection}}"
+    docs, batches = "vectorops_gateway_ingest_documents_total", "vectorops_gateway_ingest_batches_total"
+    lookups = "vectorops_gateway_search_cache_lookups_total"
+    rows, runs = "vectorops_gateway_repair_rows_total", "vectorops_gateway_repair_runs_total"
+    ingest = [
+        timeseries(
+            "Ingested documents /s by outcome",
+            [
+                (
+                    f"sum by ({by}, operation, outcome) (rate({docs}{{{sel}}}[{RATE}]))",
+                    f"{legend} {{{{operation}}}} {{{{outcome}}}}",
+                )
+            ],
+            "ops",
+            "Documents of ingest (upsert) and delete requests: upserted, unchanged (already stored as "
+            "sent), deleted, failed (in a request that failed)",
+            stack=True,
+        ),
+        timeseries(
+            "Ingest and delete requests by outcome",
+            [
+                (
+                    f"sum by ({by}, operation, outcome) (rate({batches}{{{sel}}}[{RATE}]))",
+                    f"{legend} {{{{operation}}}} {{{{outcome}}}}",
+                )
+            ],
+            "reqps",
+            "ok, or what failed: EmbeddingFailed, QdrantUnavailable, QdrantRejected, PostgresUnavailable, "
+            "timeout (refused requests, 4xx, are not counted)",
+            stack=True,
+        ),
+        timeseries(
+            "Ingest failure ratio by collection",
+            [(_ratio(batches, sel, 'outcome!="ok"', by), legend)],
+            "percentunit",
+            "Ingest and delete requests that failed (503/502: nothing acknowledged; rows left pending are "
+            "finished by the repair pass)",
+        ),
+    ]
+    search = [
+        timeseries(
+            "Search latency by collection and cache",
+            _quantiles(
+                "vectorops_gateway_search_duration_seconds",
+                sel,
+                f"{by}, cached",
+                f"{legend} cached={{{{cached}}}}",
+            ),
+            "s",
+            "cached=true: answered from the search cache; false: embedded, searched in Qdrant (and joined "
+            "with PostgreSQL where asked)",
+        ),
+        timeseries(
+            "Search cache hit ratio",
+            [(_ratio(lookups, ns, 'outcome="hit"', "namespace"), "{{namespace}}")],
+            "percentunit",
+            "Per gateway namespace (the lookups carry no collection); bypass: Redis unavailable",
+        ),
+        timeseries(
+            "Search cache errors",
+            [
+                (
+                    f"sum by (namespace) (rate(vectorops_gateway_search_cache_errors_total{{{ns}}}[{RATE}]))",
+                    "{{namespace}}",
+                )
+            ],
+            "ops",
+            "Redis failures of the search cache: it is bypassed for a while, no search fails",
+        ),
+    ]
+    repair = [
+        timeseries(
+            "Repaired rows /s by action",
+            [(f"sum by ({by}, action) (rate({rows}{{{sel}}}[{RATE}]))", f"{legend} {{{{action}}}}")],
+            "ops",
+            "Unfinished writes the repair pass completed: committed (Qdrant had the point), reembedded, "
+            "deleted",
+            stack=True,
+        ),
+        timeseries(
+            "Repair passes by outcome",
+            [(f"sum by ({by}, outcome) (rate({runs}{{{sel}}}[{RATE}]))", f"{legend} {{{{outcome}}}}")],
+            "ops",
+            "ok; skipped: another replica held the collection's repair lock; failed: a store failed",
+            stack=True,
+        ),
+        timeseries(
+            "Collection bindings served",
+            [(f"max by (namespace) (vectorops_gateway_collection_bindings{{{ns}}})", "{{namespace}}")],
+            "none",
+            "Bindings (vectorops-binding-* ConfigMaps) the gateway serves, the highest over its replicas",
+        ),
+        timeseries(
+            "Binding errors",
+            [
+                (
+                    "sum by (namespace) "
+                    f"(rate(vectorops_gateway_collection_binding_errors_total{{{ns}}}[{RATE}]))",
+                    "{{namespace}}",
+                )
+            ],
+            "ops",
+            "Binding ConfigMaps the gateway could not read (skipped: their collections get 404)",
+        ),
+    ]
+    return [ingest, search, repair]
 
 
 def dashboards() -> dict[str, Manifest]:
