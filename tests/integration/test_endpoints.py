@@ -5,6 +5,7 @@ deletions leave the table at once."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -104,6 +105,18 @@ def test_a_failing_provider_degrades_then_leaves_the_table(
         assert obj["status"]["health"]["consecutiveFailures"] >= 2
         assert table(cluster, ns).routes == ()
         assert cluster.wait_event(ns, "flaky", "ProbeFailed")["type"] == "Warning"
+        # No hot loop while it stays down: a status write per probe (every 5 s: the failure count and
+        # the probe time), no further Event, the route table left as it is.
+        events = len(cluster.events(ns, "flaky"))
+        routes = cluster.get(ns, "configmap", ROUTES_CONFIGMAP)["metadata"]["resourceVersion"]
+        versions: set[str] = set()
+        end = time.monotonic() + 12
+        while time.monotonic() < end:
+            versions.add(cluster.get(ns, "externalmodelendpoint", "flaky")["metadata"]["resourceVersion"])
+            time.sleep(0.2)
+        assert len(versions) <= 4, versions  # the one seen first, then at most one per 5 s probe
+        assert len(cluster.events(ns, "flaky")) == events
+        assert cluster.get(ns, "configmap", ROUTES_CONFIGMAP)["metadata"]["resourceVersion"] == routes
     finally:
         provider.up()
     cluster.wait_for(ns, "externalmodelendpoint", "flaky", ready_is("True"), timeout=45)

@@ -1,6 +1,7 @@
 """The generated alert rules in a real Prometheus (Debian's package): it scrapes a real operator and a
 real embedder process with the rules loaded, a fault is driven (a collection made yellow in the Qdrant
-stand-in, the embedder stopped), and the alert is seen pending, then firing, through Prometheus' HTTP API.
+stand-in, the embedder stopped, a collection whose store does not exist, an endpoint whose provider is
+gone, the operator stopped), and the alert is seen pending, then firing, through Prometheus' HTTP API.
 
 The rules are the ones the operator renders (`object_rules`), every `for` shortened to a few seconds: the
 same expressions and labels, shorter waits, so that each test takes seconds rather than minutes."""
@@ -16,13 +17,22 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Cluster, OperatorProcess, RealQdrant, ready_is, standin_only
+from tests.integration.conftest import (
+    Cluster,
+    OperatorProcess,
+    RealQdrant,
+    condition,
+    ready_is,
+    secret,
+    standin_only,
+)
+from tests.integration.test_endpoints import endpoint
 from tests.processes import embedder_process
 from vectorops.devtools import prometheus
-from vectorops.devtools.controlplane import ControlPlane
+from vectorops.devtools.controlplane import ControlPlane, free_port
 from vectorops.devtools.prometheus import LocalPrometheus, ScrapeTarget
 from vectorops.devtools.qdrant_standin import StandInQdrant
-from vectorops.operator.builders.alert_rules import object_rules
+from vectorops.operator.builders.alert_rules import object_rules, operator_rules
 
 _missing = prometheus.available()
 if _missing is not None:
@@ -70,6 +80,29 @@ def pending_then_firing(
                 return found[0]
         time.sleep(0.1)
     raise AssertionError(f"{name} {labels} never fired (states seen: {seen}); active: {prom.alerts()}")
+
+
+def all_pending_then_firing(
+    prom: LocalPrometheus, wanted: dict[str, dict[str, str]], timeout: float = 60
+) -> dict[str, Alert]:
+    """pending_then_firing for several alerts at once (by name), for faults that raise them together."""
+    seen: dict[str, list[str]] = {name: [] for name in wanted}
+    fired: dict[str, Alert] = {}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and len(fired) < len(wanted):
+        for name, labels in wanted.items():
+            found = matching(prom, name, labels)
+            assert len(found) <= 1, found
+            if found and name not in fired:
+                state = found[0]["state"]
+                if not seen[name] or seen[name][-1] != state:
+                    seen[name].append(state)
+                if state == "firing":
+                    assert seen[name] == ["pending", "firing"], f"{name} went through {seen[name]}"
+                    fired[name] = found[0]
+        time.sleep(0.1)
+    assert len(fired) == len(wanted), f"not all fired (states seen: {seen}); active: {prom.alerts()}"
+    return fired
 
 
 def gone(prom: LocalPrometheus, name: str, labels: dict[str, str], timeout: float = 20) -> None:
@@ -199,3 +232,68 @@ def test_embedder_down_fires(tmp_path: Path) -> None:
             alert = pending_then_firing(prom, "VectorOpsEmbedderDown", labels)
             assert alert["labels"]["severity"] == "critical"
             assert prom.query(f"up{{{sel}}} == 0")
+
+
+def test_operator_and_endpoint_alerts_fire(
+    control_plane: ControlPlane,
+    cluster: Cluster,
+    namespace: str,
+    tmp_path: Path,
+) -> None:
+    """The operator's own group and an endpoint's, on the operator's gauges: a collection whose store does
+    not exist (ObjectsNotReady), an endpoint whose provider does not answer (ProbeFailing, Unhealthy),
+    then the operator stopped (OperatorDown)."""
+    ns = namespace
+    gone_provider = endpoint("gone", f"http://127.0.0.1:{free_port()}")
+    groups = [
+        shortened(operator_rules()),
+        shortened(object_rules(gone_provider | {"metadata": {"name": "gone", "namespace": ns}})),
+    ]
+    orphan = {
+        "apiVersion": API,
+        "kind": "VectorCollection",
+        "metadata": {"name": "orphan"},
+        "spec": {"storeRef": {"name": "no-such-store"}, "vectors": {"size": 4}},
+    }
+    op = OperatorProcess(control_plane, tmp_path / "operator.log", VECTOROPS_NAMESPACES=json.dumps([ns]))
+    op.start()
+    stopped = False
+    try:
+        cluster.apply(ns, secret("provider", token="sk-alerts-4d2a91"), orphan, gone_provider)
+        cluster.wait_for(ns, "vectorcollection", "orphan", ready_is("False", "StoreNotFound"))
+        target = ScrapeTarget(
+            "vectorops-operator",
+            f"127.0.0.1:{op.metrics_port}",
+            labels={"namespace": "vectorops-system"},
+            honor_labels=True,
+        )
+        with LocalPrometheus([target], groups, workdir=tmp_path / "prometheus") as prom:
+            wait_query(prom, 'up{job="vectorops-operator"} == 1')
+            assert_rules_healthy(prom)
+            gone(prom, "VectorOpsOperatorDown", {})  # pending before the first scrape, at most
+
+            # The endpoint is probed every 5 s (failureThreshold 2: Healthy=False after two failures,
+            # the alert's 3 after three), so its alerts come while the orphan's does: watch all three.
+            labels = {"namespace": ns, "endpoint": "gone", "externalmodelendpoint": "gone"}
+            fired = all_pending_then_firing(
+                prom,
+                {
+                    "VectorOpsObjectsNotReady": {"kind": "VectorCollection", "reason": "StoreNotFound"},
+                    "VectorOpsEndpointUnhealthy": labels,
+                    "VectorOpsEndpointProbeFailing": labels,
+                },
+            )
+            assert fired["VectorOpsObjectsNotReady"]["annotations"]["summary"] == (
+                "1 VectorCollection objects not Ready (StoreNotFound)"
+            )
+            assert float(fired["VectorOpsEndpointProbeFailing"]["value"]) >= 3
+            health = cluster.get(ns, "externalmodelendpoint", "gone")
+            assert (condition(health, "Healthy") or {}).get("status") == "False"
+
+            assert op.stop() == 0, (tmp_path / "operator.log").read_text()[-4000:]
+            stopped = True
+            down = pending_then_firing(prom, "VectorOpsOperatorDown", {}, timeout=60)
+            assert down["labels"]["severity"] == "critical"
+    finally:
+        if not stopped:
+            assert op.stop() == 0, (tmp_path / "operator.log").read_text()[-4000:]
