@@ -109,7 +109,7 @@ class Sampler:
         self.output = output
         self.command = [
             spy, "record", "--pid", str(pid), "--format", "raw", "--rate", str(rate),
-            "--output", str(output), "--nonblocking",
+            "--output", str(output), "--nonblocking", "--full-filenames",
         ]  # fmt: skip
         self.proc: subprocess.Popen[bytes] | None = None
 
