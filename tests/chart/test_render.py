@@ -328,3 +328,26 @@ def test_the_operators_rules_follow_the_prometheus_operator(helm: str, tmp_path:
         )
         == []
     )
+
+
+def test_the_gateways_series_carry_the_namespace_it_serves(helm: str, tmp_path: Path) -> None:
+    """The gateway pod runs in the release's namespace and serves `gateway.namespace`: its ServiceMonitor
+    relabels `namespace` to the served one, which the collection and endpoint rules and the dashboards
+    select on (its gauges describe that namespace's collections, routes and endpoints)."""
+
+    def monitors(*extra: str) -> dict[str, dict[str, Any]]:
+        out = run_helm(
+            helm, "template", "vo", str(CHART), "--namespace", RELEASE_NS,
+            "--api-versions", "monitoring.coreos.com/v1/ServiceMonitor", *extra,
+        ).stdout  # fmt: skip
+        docs = [d for d in yaml.safe_load_all(out) if d and d["kind"] == "ServiceMonitor"]
+        return {d["metadata"]["labels"]["app.kubernetes.io/component"]: d for d in docs}
+
+    for extra, served in (((), RELEASE_NS), (("--set", "gateway.namespace=ml-apps"), "ml-apps")):
+        found = monitors(*extra)
+        (endpoint,) = found["gateway"]["spec"]["endpoints"]
+        assert endpoint["relabelings"] == [
+            {"targetLabel": "namespace", "replacement": served, "action": "replace"}
+        ]
+        (operator,) = found["operator"]["spec"]["endpoints"]
+        assert operator["honorLabels"] is True and "relabelings" not in operator

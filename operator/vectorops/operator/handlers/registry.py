@@ -13,6 +13,7 @@ from vectorops.operator.handlers import (
     embeddingmodel,
     externalendpoint,
     routes,
+    store_index,
     vectorcollection,
     vectorstore,
 )
@@ -50,6 +51,7 @@ def build_registry(
     async def close_postgres_pools(**_: object) -> None:
         await pg.close()
 
+    store_index.register(registry)
     vectorstore.setup(wiring, pool, pg)
     vectorcollection.setup(wiring, pool, kube, pg)
     embeddingmodel.setup(wiring, kube, probe, route_sync)

@@ -16,6 +16,7 @@ from vectorops.operator.adapters.kube import KubeReader
 from vectorops.operator.api.conditions import ConditionStatus, ConditionType, Reason
 from vectorops.operator.api.kinds import GROUP, VERSION, KindInfo
 from vectorops.operator.handlers.passes import PassGate
+from vectorops.operator.handlers.store_index import reader_for
 from vectorops.operator.metrics import PROGRESS, OperatorMetrics
 from vectorops.operator.reconcilers.outcome import Context, EventNote, Outcome, outcome
 from vectorops.operator.settings import OperatorSettings
@@ -60,7 +61,7 @@ def context(body: kopf.Body, kube: KubeReader, kwargs: Mapping[str, Any] | None 
         generation=int(meta.get("generation") or 0),
         spec=dict(body.get("spec") or {}),
         status=dict(body.get("status") or {}),
-        kube=kube,
+        kube=reader_for(kube, indexes),
         now=datetime.now(UTC),
         annotations=dict(meta.get("annotations") or {}),
         indexes=indexes,
