@@ -120,7 +120,11 @@ class Sampler:
     def stop(self) -> Summary:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGINT)  # py-spy writes its output on Ctrl-C
-        _, err = self.proc.communicate(timeout=60)
+        try:
+            _, err = self.proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            _, err = self.proc.communicate()
         if not self.output.exists():
             raise RuntimeError(f"py-spy wrote no profile: {err.decode(errors='replace')[-500:]}")
         return summarise(self.output.read_text())

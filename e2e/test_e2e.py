@@ -253,7 +253,11 @@ def quickstart(
     finally:
         if operator is not None:
             operator.terminate()
-            operator.wait(timeout=30)
+            try:
+                operator.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                operator.kill()
+                operator.wait()
         if qs.kubelet is not None:
             qs.kubelet.stop()
         if REAL_CLUSTER and not given_ns:  # a namespace of this run's own, in a cluster that stays

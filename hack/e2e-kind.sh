@@ -181,8 +181,18 @@ KUBECONFIG="$kubeconfig" "$helm" upgrade --install "$RELEASE" "$repo/charts/vect
   --namespace "$RELEASE_NS" -f "$repo/e2e/kind/values.yaml" --set "image.tag=$tag" --timeout 10m
 k -n "$RELEASE_NS" rollout status "statefulset/$RELEASE-operator" --timeout=10m
 gateway_pods="app.kubernetes.io/instance=$RELEASE,app.kubernetes.io/component=gateway"
-retry 600 k -n "$RELEASE_NS" wait pod -l "$gateway_pods" --for=jsonpath='{.status.phase}'=Running --timeout=10s \
-  || die 1 "the gateway pods are not running"
+# Settled: every replica of the current template, all Running, none terminating. After an upgrade of a
+# kept cluster the old pods stay Running while they stop, and the port-forward could pick one of them.
+gateway_settled() {
+  local want updated states
+  want="$(k -n "$RELEASE_NS" get deployment "$RELEASE-gateway" -o jsonpath='{.spec.replicas}')"
+  updated="$(k -n "$RELEASE_NS" get deployment "$RELEASE-gateway" -o jsonpath='{.status.updatedReplicas}')"
+  states="$(k -n "$RELEASE_NS" get pods -l "$gateway_pods" \
+    -o jsonpath='{range .items[*]}{.status.phase}/{.metadata.deletionTimestamp}{"\n"}{end}')"
+  [ -n "$want" ] && [ "$updated" = "$want" ] \
+    && [ "$(grep -c . <<<"$states")" = "$want" ] && ! grep -qv '^Running/$' <<<"$states"
+}
+retry 600 gateway_settled || die 1 "the gateway pods are not running (or old ones are still terminating)"
 
 # -- 7. the gateway, on loopback --------------------------------------------------------------------------
 log "port-forwarding service/$RELEASE-gateway to 127.0.0.1:$GATEWAY_PORT"

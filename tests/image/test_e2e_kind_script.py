@@ -174,6 +174,11 @@ esac""",
     exec python3 -m http.server --bind 127.0.0.1 "${a%:80}" --directory "$STUBS/www" >/dev/null 2>&1
   fi
   [ "$a" = port-forward ] && pf=1
+  # the gateway settled: one replica of the current template, Running, not terminating
+  case "$a" in
+    *"{.spec.replicas}"*|*"{.status.updatedReplicas}"*) echo 1;;
+    *"{.status.phase}/{.metadata.deletionTimestamp}"*) echo "Running/";;
+  esac
 done
 exit 0""",
     "pytest": 'env | grep "^E2E_" | sort >"$STUBS/pytest.env"; exit "$(cat "$STUBS/pytest-status" 2>/dev/null || echo 0)"',

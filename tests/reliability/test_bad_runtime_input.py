@@ -89,17 +89,28 @@ def test_a_model_path_that_does_not_exist_ends_in_the_embedders_own_words(
     ns = namespace
     lost = model("lost-weights")
     lost["spec"]["source"] = {"path": "/models/does-not-exist"}
-    kubelet = DevKubelet(control_plane, ns, tmp_path / "pods", tmp_path / "hosts").start()
+    # The kubelet's back-off, shortened (1 s, doubling): the loop goes round a few times in seconds.
+    kubelet = DevKubelet(
+        control_plane, ns, tmp_path / "pods", tmp_path / "hosts", backoff_start_s=1.0
+    ).start()
     op = operator_for(control_plane, ns, tmp_path, RESYNC_S)
+    workload = "lost-weights-embedder"
+
+    def restarts() -> int:
+        w = kubelet.workloads.get(workload)
+        return w.restarts if w is not None else 0
+
+    def wait_restarts(at_least: int) -> None:
+        deadline = time.monotonic() + 120
+        while restarts() < at_least:
+            assert time.monotonic() < deadline, f"the container was restarted {restarts()} times only"
+            time.sleep(0.5)
+
     try:
         cluster.apply(ns, lost)
-        obj = cluster.wait_for(
-            ns,
-            "embeddingmodel",
-            "lost-weights",
-            lambda o: (condition(o) or {}).get("reason") == "EmbedderFailing",
-            timeout=120,
-        )
+        wait_restarts(2)  # from now on it is a crash loop however the kubelet shows it
+        failing = lambda o: (condition(o) or {}).get("reason") == "EmbedderFailing"  # noqa: E731
+        obj = cluster.wait_for(ns, "embeddingmodel", "lost-weights", failing, timeout=60)
         ready = condition(obj)
         assert ready is not None and ready["status"] == "False"
         message = ready["message"]
@@ -109,15 +120,12 @@ def test_a_model_path_that_does_not_exist_ends_in_the_embedders_own_words(
             message
         )
         cluster.wait_event(ns, "lost-weights", "EmbedderFailing", timeout=30)
-        # The container keeps restarting (10 s, then 20 s back-off); the status says the same each time.
-        version = obj["metadata"]["resourceVersion"]
-        restarts = kubelet.workloads["lost-weights-embedder"].restarts
-        deadline = time.monotonic() + 60
-        while kubelet.workloads["lost-weights-embedder"].restarts == restarts:
-            assert time.monotonic() < deadline, "the container was not restarted"
-            time.sleep(0.5)
+        # The container keeps failing and restarting; the status says the same each time.
+        version = cluster.get(ns, "embeddingmodel", "lost-weights")["metadata"]["resourceVersion"]
+        wait_restarts(restarts() + 1)
         time.sleep(2 * RESYNC_S)
-        assert cluster.get(ns, "embeddingmodel", "lost-weights")["metadata"]["resourceVersion"] == version
+        after = cluster.get(ns, "embeddingmodel", "lost-weights")
+        assert after["metadata"]["resourceVersion"] == version, condition(after)
     finally:
         assert op.stop() == 0
         kubelet.stop()

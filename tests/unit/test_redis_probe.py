@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import redis
+
 from tests.conftest import RedisServer
 from vectorops.operator.adapters.redis_probe import RedisProber, describe
 
@@ -13,7 +15,27 @@ PASSWORD = "redis-pw-3c9d5e"
 
 def test_describe_never_names_the_credentials() -> None:
     assert describe(f"redis://user:{PASSWORD}@cache.example:6380/2") == "redis://cache.example:6380/2"
-    assert describe("rediss://cache.example") == "rediss://cache.example:6379/0"
+    assert describe("rediss://cache.example") == "rediss://cache.example:6379"
+    assert describe("redis://[::1]:6380/2") == "redis://[::1]:6380/2"
+
+
+async def test_a_user_who_may_ping_but_not_read_info_is_a_working_cache(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path, password=PASSWORD)
+    server.start()
+    admin = redis.Redis(port=server.port, password=PASSWORD)
+    admin.acl_setuser("cache", enabled=True, passwords=["+p@ss-7f3a"], commands=["+ping", "+get", "+set"])
+    admin.acl_setuser("nothing", enabled=True, passwords=["+n-7f3a"], commands=["-@all"])
+    try:
+        limited = await RedisProber().probe(f"redis://cache:p%40ss-7f3a@127.0.0.1:{server.port}/0")
+        refused = await RedisProber().probe(f"redis://nothing:n-7f3a@127.0.0.1:{server.port}/0")
+    finally:
+        admin.close()
+        server.stop()
+    assert (limited.reachable, limited.server_version) == (True, None), limited
+    assert "version not readable" in limited.message
+    assert (refused.reachable, refused.reason) == (False, "RedisAuthenticationFailed"), refused
+    for probe in (limited, refused):
+        assert "p@ss-7f3a" not in probe.message and "p%40ss-7f3a" not in probe.message
 
 
 async def test_a_reachable_redis_reports_version_and_latency(tmp_path: Path) -> None:

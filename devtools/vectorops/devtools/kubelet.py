@@ -197,8 +197,16 @@ class DevKubelet:
     start() runs it in a thread (one pass a second); stop() ends every process, removes the network
     namespaces and the hosts file (objects in the apiserver are left: the control plane goes with them)."""
 
-    def __init__(self, cp: ControlPlane, namespace: str, workdir: Path, hosts_file: Path) -> None:
+    def __init__(
+        self,
+        cp: ControlPlane,
+        namespace: str,
+        workdir: Path,
+        hosts_file: Path,
+        backoff_start_s: float = BACKOFF_START_S,
+    ) -> None:
         self.api = _Api(cp)
+        self.backoff_start_s = backoff_start_s  # the kubelet's 10 s; tests of crash loops take less
         self.namespace = namespace
         self.workdir = workdir
         self.hosts_file = hosts_file
@@ -415,9 +423,8 @@ class DevKubelet:
         tail = "\n".join(log.splitlines()[-15:]) or "(no log)"
         say(f"{w.name}: exited with {code}; restarting in {delay:.0f} s. Its log ends:\n{tail}")
 
-    @staticmethod
-    def _backoff(w: _Workload) -> float:
-        return min(BACKOFF_START_S * 2.0 ** max(w.failures - 1, 0), BACKOFF_MAX_S)
+    def _backoff(self, w: _Workload) -> float:
+        return min(self.backoff_start_s * 2.0 ** max(w.failures - 1, 0), BACKOFF_MAX_S)
 
     @staticmethod
     def _answers(url: str) -> bool:

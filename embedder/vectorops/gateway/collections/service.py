@@ -102,7 +102,7 @@ class CollectionsService:
         m = self.metrics
         try:
             report = await repair(store, self.settings.repair_grace, embed, self.settings.ingest_embed_batch)
-        except DataPathError:
+        except Exception:  # a store's failure or a bug: either way the pass failed (the alert reads it)
             m.child(m.repair_runs, binding.name, "failed").inc()
             raise
         m.child(m.repair_runs, binding.name, "ok" if report.locked else "skipped").inc()

@@ -9,10 +9,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import redis.asyncio as aioredis
 from redis import exceptions as rx
+
+from vectorops.serving.vector_cache import redis_location as describe  # the embedders' and gateway's own
 
 REDIS_UNREACHABLE = "RedisUnreachable"
 REDIS_AUTH_FAILED = "RedisAuthenticationFailed"
@@ -28,29 +30,22 @@ class RedisProbe:
     latency_ms: float | None = None
 
 
-def describe(url: str) -> str:
-    """host:port/db of a Redis URL (never its user or password)."""
-    try:
-        parts = urlsplit(url)
-        host, port = parts.hostname or "localhost", parts.port or 6379
-    except ValueError:
-        return "Redis (URL not parseable)"
-    db = parts.path.lstrip("/") or "0"
-    return f"{parts.scheme}://{host}:{port}/{db}"
-
-
 def _scrub(text: str, url: str) -> str:
+    """`text` without the URL's password, as written in the URL or percent-decoded."""
     try:
         password = urlsplit(url).password
     except ValueError:
-        password = None
-    return text.replace(password, "***") if password else text
+        return text.replace(url, "***")
+    for form in {password, unquote(password)} if password else ():
+        text = text.replace(form, "***")
+    return text
 
 
 def classify(e: BaseException, url: str) -> RedisProbe:
     where = describe(url)
-    if isinstance(e, rx.AuthenticationError | rx.AuthorizationError) or (
-        isinstance(e, rx.ResponseError) and str(e).startswith(("NOAUTH", "WRONGPASS", "NOPERM"))
+    # redis-py strips the NOPERM prefix into NoPermissionError; NOAUTH/WRONGPASS stay in the text.
+    if isinstance(e, rx.AuthenticationError | rx.AuthorizationError | rx.NoPermissionError) or (
+        isinstance(e, rx.ResponseError) and str(e).startswith(("NOAUTH", "WRONGPASS"))
     ):
         return RedisProbe(
             False,
@@ -91,14 +86,27 @@ class RedisProber:
             ping_started = time.perf_counter()
             await client.ping()
             latency = (time.perf_counter() - ping_started) * 1000
-            info = await client.info("server")
+            version = await _version(client)
         except Exception as e:
             return classify(e, url)
         finally:
             await client.aclose()
             if self.observe is not None:
                 self.observe("probe", time.perf_counter() - started)
-        version = str(info.get("redis_version") or "unknown")
         return RedisProbe(
-            True, "Connected", f"Redis {version} at {describe(url)} answers", version, round(latency, 2)
+            True,
+            "Connected",
+            f"Redis {version or '(version not readable)'} at {describe(url)} answers",
+            version,
+            round(latency, 2),
         )
+
+
+async def _version(client: aioredis.Redis) -> str | None:
+    """INFO server's redis_version; None where the user may PING (and GET/SET) but not INFO: a
+    least-privilege cache user is still a working cache."""
+    try:
+        info = await client.info("server")
+    except rx.NoPermissionError:
+        return None
+    return str(info.get("redis_version") or "") or None

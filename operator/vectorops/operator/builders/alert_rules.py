@@ -23,7 +23,7 @@ from vectorops.operator.api.externalendpoint import EndpointAlertsSpec, External
 from vectorops.operator.api.kinds import EMBEDDING_MODEL, EXTERNAL_MODEL_ENDPOINT, VECTOR_COLLECTION
 from vectorops.operator.api.vectorcollection import VectorCollectionSpec
 from vectorops.operator.builders import embedder_monitoring
-from vectorops.operator.builders.rule_files import Manifest, group, record, rule
+from vectorops.operator.builders.rule_files import Manifest, group, percent, record, rule
 
 INDEX_RATIO_MIN_POINTS = 100_000
 """The indexed-ratio alert ignores smaller collections: Qdrant indexes a segment only above its
@@ -75,7 +75,7 @@ def collection_rules(name: str, namespace: str, spec: VectorCollectionSpec) -> M
             f" and {points} >= {INDEX_RATIO_MIN_POINTS}",
             "15m",
             labels,
-            f"{where}: less than {ratio:.0%} of vectors indexed",
+            f"{where}: less than {percent(ratio)} of vectors indexed",
             "Only {{ $value | humanizePercentage }} of the points are covered by an index; searches over "
             "the rest are full scans.",
         ),
@@ -96,7 +96,7 @@ def collection_rules(name: str, namespace: str, spec: VectorCollectionSpec) -> M
             f" and sum(increase({batches}[10m])) >= {INGEST_MIN_REQUESTS}",
             "5m",
             labels,
-            f"{where}: more than {error_ratio:.0%} of ingest and delete requests fail",
+            f"{where}: more than {percent(error_ratio)} of ingest and delete requests fail",
             "{{ $value | humanizePercentage }} of the gateway's ingest and delete requests for the "
             "collection failed over 10 minutes (an embedding, Qdrant or PostgreSQL failure, or a timeout); "
             "their documents were not written.",
@@ -167,7 +167,7 @@ def endpoint_rules(name: str, namespace: str, alerts: EndpointAlertsSpec | None 
             f" > {ratio:g}",
             "5m",
             labels,
-            f"{where}: more than {ratio:.0%} of the gateway's calls fail",
+            f"{where}: more than {percent(ratio)} of the gateway's calls fail",
             "{{ $value | humanizePercentage }} of the gateway's calls to it failed over 10 minutes "
             "(an error or a non-2xx answer).",
         ),

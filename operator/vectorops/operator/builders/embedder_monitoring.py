@@ -11,7 +11,7 @@ from typing import Any
 
 from vectorops.operator.api.embeddingmodel import BatchingSpec, EmbedderAlertsSpec, EmbeddingModelSpec
 from vectorops.operator.builders.embedder_workload import labels, workload_name
-from vectorops.operator.builders.rule_files import group
+from vectorops.operator.builders.rule_files import group, percent
 from vectorops.operator.builders.rule_files import rule as base_rule
 
 Manifest = dict[str, Any]
@@ -86,7 +86,7 @@ def alert_rules(model: str, namespace: str, spec: EmbeddingModelSpec) -> list[Ma
             f"/ sum(rate(vectorops_embedder_requests_total{{{sel}}}[5m])) > {alerts.error_ratio:g}",
             "5m",
             alerts.severity,
-            f"{where}: more than {alerts.error_ratio:.0%} of requests fail",
+            f"{where}: more than {percent(alerts.error_ratio)} of requests fail",
             "{{ $value | humanizePercentage }} of embedding requests end in a 5xx.",
         ),
         rule(

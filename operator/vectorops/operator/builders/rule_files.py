@@ -41,3 +41,8 @@ def record(name: str, expr: str) -> Manifest:
 
 def group(name: str, rules: list[Manifest]) -> Manifest:
     return {"name": name, "rules": rules}
+
+
+def percent(ratio: float) -> str:
+    """A threshold ratio as people write it in a summary: 0.05 -> "5%", 0.025 -> "2.5%"."""
+    return f"{ratio * 100:.3g}%"
