@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import signal
@@ -240,12 +241,11 @@ class OperatorProcess:
         return self.proc.returncode
 
 
-@pytest.fixture(scope="module")
-def operator(
-    control_plane: ControlPlane, cluster: Cluster, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[OperatorProcess]:
-    log = tmp_path_factory.mktemp("operator") / "operator.log"
-    op = OperatorProcess(control_plane, log, VECTOROPS_DEFAULT_STORE="default")
+@contextlib.contextmanager
+def checked_operator(cluster: Cluster, log: Path, **env: str) -> Iterator[OperatorProcess]:
+    """A started operator process; when the block ends it must stop cleanly (exit 0 on SIGTERM), with no
+    traceback from our code and no Secret value in its log, Events or statuses."""
+    op = OperatorProcess(cluster.cp, log, **env)
     op.start()
     try:
         yield op
@@ -259,6 +259,13 @@ def operator(
         assert code == 0, f"operator exited with {code} on SIGTERM:\n{text[-4000:]}"
         assert "DEBUG" in text  # the leak check below reads a log that has every level
         assert_no_secret_leaked(cluster, text)
+
+
+@pytest.fixture(scope="module")
+def operator(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+    log = tmp_path_factory.mktemp("operator") / "operator.log"
+    with checked_operator(cluster, log, VECTOROPS_DEFAULT_STORE="default") as op:
+        yield op
 
 
 class RealQdrant:

@@ -22,14 +22,17 @@ from tests.integration.conftest import (
     Cluster,
     OperatorProcess,
     RealQdrant,
-    assert_no_secret_leaked,
+    checked_operator,
     condition,
     ready_is,
     roll_out,
     secret,
 )
+from tests.integration.test_embeddingmodels import model
+from tests.integration.test_endpoints import endpoint
+from tests.integration.test_operator import store
 from vectorops.devtools import kstatus
-from vectorops.devtools.controlplane import ControlPlane, free_port
+from vectorops.devtools.controlplane import free_port
 from vectorops.devtools.fake_provider import FakeProvider
 from vectorops.devtools.qdrant_standin import StandInQdrant
 
@@ -53,31 +56,11 @@ def provider() -> Iterator[FakeProvider]:
 
 
 @pytest.fixture(scope="module")
-def op(
-    control_plane: ControlPlane, cluster: Cluster, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[OperatorProcess]:
+def op(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
     """An operator of this module's own, which the tests stop and start again."""
     log = tmp_path_factory.mktemp("operator") / "operator.log"
-    process = OperatorProcess(control_plane, log, VECTOROPS_DEFAULT_STORE="default")
-    process.start()
-    try:
+    with checked_operator(cluster, log, VECTOROPS_DEFAULT_STORE="default") as process:
         yield process
-    finally:
-        code = process.stop()
-        text = log.read_text()
-        ours = [block for block in text.split("Traceback")[1:] if "/vectorops/" in block.split("\n\n")[0]]
-        assert not ours, f"operator logged a traceback from vectorops code:\n{text[-6000:]}"
-        assert code == 0, f"operator exited with {code} on SIGTERM:\n{text[-4000:]}"
-        assert_no_secret_leaked(cluster, text)
-
-
-def store(name: str, url: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": API,
-        "kind": "VectorStore",
-        "metadata": {"name": name},
-        "spec": {"qdrant": {"url": url}, **spec},
-    }
 
 
 def collection(name: str, ns: str, store_name: str, m: int = 16) -> dict[str, Any]:
@@ -90,29 +73,6 @@ def collection(name: str, ns: str, store_name: str, m: int = 16) -> dict[str, An
             "collectionName": f"{ns}-{name}",  # unique in a Qdrant shared with other tests
             "vectors": {"size": 8},
             "hnsw": {"m": m},
-        },
-    }
-
-
-def model(name: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": API,
-        "kind": "EmbeddingModel",
-        "metadata": {"name": name},
-        "spec": {"source": {"huggingFace": {"repo": "sentence-transformers/all-MiniLM-L6-v2"}}, **spec},
-    }
-
-
-def endpoint(name: str, url: str, interval: int = 5, secret_name: str = "provider") -> dict[str, Any]:
-    return {
-        "apiVersion": API,
-        "kind": "ExternalModelEndpoint",
-        "metadata": {"name": name},
-        "spec": {
-            "url": url,
-            "models": [{"name": "e5", "dimensions": 16, "identity": "fake/e5"}],
-            "auth": {"type": "bearer", "secretRef": {"name": secret_name, "key": "token"}},
-            "healthProbe": {"intervalSeconds": interval, "failureThreshold": 2},
         },
     }
 
@@ -174,7 +134,7 @@ def test_every_kind_is_current_when_ready_and_in_progress_while_unobserved(
             store("default", qdrant.url, qdrant={"url": qdrant.url, "timeoutSeconds": 20}),
             collection("docs", ns, "default", m=32),
             model("minilm", cache={"enabled": False}, replicas=2),
-            endpoint("api", provider.base_url, interval=6),
+            endpoint("api", provider.base_url, healthProbe={"intervalSeconds": 6, "failureThreshold": 2}),
         )
         # Created while no operator runs: no status written by the operator.
         cluster.apply(ns, store("late", qdrant.url))
@@ -241,7 +201,11 @@ def test_objects_that_cannot_work_are_in_progress_never_current(
         store("down", f"http://127.0.0.1:{free_port()}"),
         store("default", "local:q", redis={"urlSecretRef": {"name": "redis", "key": "url"}}),
         model("cached"),
-        endpoint("nokey", provider.base_url, secret_name="absent"),
+        endpoint(
+            "nokey",
+            provider.base_url,
+            auth={"type": "bearer", "secretRef": {"name": "absent", "key": "token"}},
+        ),
         model("idle", replicas=0, cache={"enabled": False}),
     )
     messages = {}

@@ -26,6 +26,8 @@ from psycopg import AsyncConnection, errors
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from vectorops.operator.adapters.probe import BackendProbe
+
 # Any password=... in a libpq keyword string, and the user:password@ of a URI: scrubbed from messages.
 _KEYWORD_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
 _URI_PASSWORD = re.compile(r"(postgres(?:ql)?://[^:/@\s]*:)[^@\s]*@", re.IGNORECASE)
@@ -132,15 +134,6 @@ class _Pooled:
     last_used: float = field(default_factory=time.monotonic)
 
 
-@dataclass(frozen=True)
-class PostgresProbe:
-    reachable: bool
-    reason: str
-    message: str
-    server_version: str | None = None
-    latency_ms: float | None = None
-
-
 @dataclass
 class PostgresPools:
     """One pool per store key; a changed target replaces (and closes) the old pool, and a pool nobody
@@ -239,7 +232,7 @@ class PostgresPools:
             f"free within {target.wait_seconds:g}s: raise spec.postgres.pool.maxSize",
         )
 
-    async def probe(self, key: str, target: PostgresTarget) -> PostgresProbe:
+    async def probe(self, key: str, target: PostgresTarget) -> BackendProbe:
         try:
             async with self.connection(key, target, "probe") as conn:
                 started = time.perf_counter()
@@ -248,9 +241,9 @@ class PostgresPools:
                 latency = (time.perf_counter() - started) * 1000
         except Exception as e:
             failure = classify(e, target.where, target.conninfo)
-            return PostgresProbe(False, failure.reason, failure.message)
+            return BackendProbe(False, failure.reason, failure.message)
         version = str(row[0]) if row else "unknown"
-        return PostgresProbe(
+        return BackendProbe(
             True, "Connected", f"PostgreSQL {version} at {target.where} answers", version, round(latency, 2)
         )
 

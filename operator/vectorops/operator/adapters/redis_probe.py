@@ -14,20 +14,12 @@ from urllib.parse import unquote, urlsplit
 import redis.asyncio as aioredis
 from redis import exceptions as rx
 
+from vectorops.operator.adapters.probe import BackendProbe
 from vectorops.serving.vector_cache import redis_location as describe  # the embedders' and gateway's own
 
 REDIS_UNREACHABLE = "RedisUnreachable"
 REDIS_AUTH_FAILED = "RedisAuthenticationFailed"
 REDIS_URL_INVALID = "InvalidSpec"
-
-
-@dataclass(frozen=True)
-class RedisProbe:
-    reachable: bool
-    reason: str
-    message: str
-    server_version: str | None = None
-    latency_ms: float | None = None
 
 
 def _scrub(text: str, url: str) -> str:
@@ -41,22 +33,22 @@ def _scrub(text: str, url: str) -> str:
     return text
 
 
-def classify(e: BaseException, url: str) -> RedisProbe:
+def classify(e: BaseException, url: str) -> BackendProbe:
     where = describe(url)
     # redis-py strips the NOPERM prefix into NoPermissionError; NOAUTH/WRONGPASS stay in the text.
     if isinstance(e, rx.AuthenticationError | rx.AuthorizationError | rx.NoPermissionError) or (
         isinstance(e, rx.ResponseError) and str(e).startswith(("NOAUTH", "WRONGPASS"))
     ):
-        return RedisProbe(
+        return BackendProbe(
             False,
             REDIS_AUTH_FAILED,
             f"Redis at {where} refused the credentials in spec.redis.urlSecretRef "
             f"({type(e).__name__}): fix the user or password in the URL",
         )
     if isinstance(e, rx.TimeoutError | TimeoutError):
-        return RedisProbe(False, REDIS_UNREACHABLE, f"Redis at {where} did not answer in time")
+        return BackendProbe(False, REDIS_UNREACHABLE, f"Redis at {where} did not answer in time")
     detail = _scrub(str(e), url).strip() or type(e).__name__
-    return RedisProbe(False, REDIS_UNREACHABLE, f"Redis at {where} is unreachable: {detail}")
+    return BackendProbe(False, REDIS_UNREACHABLE, f"Redis at {where} is unreachable: {detail}")
 
 
 @dataclass(frozen=True)
@@ -64,7 +56,7 @@ class RedisProber:
     timeout_seconds: float = 3.0
     observe: Callable[[str, float], None] | None = None  # (operation, seconds): the operator's metrics
 
-    async def probe(self, url: str) -> RedisProbe:
+    async def probe(self, url: str) -> BackendProbe:
         """PING and INFO server; the latency is the PING's round trip."""
         started = time.perf_counter()
         try:
@@ -76,7 +68,7 @@ class RedisProber:
                 retry_on_timeout=False,
             )
         except ValueError as e:  # the URL's scheme or form; its text may hold the password
-            return RedisProbe(
+            return BackendProbe(
                 False,
                 REDIS_URL_INVALID,
                 f"spec.redis.urlSecretRef: the Secret does not hold a valid Redis URL "
@@ -93,7 +85,7 @@ class RedisProber:
             await client.aclose()
             if self.observe is not None:
                 self.observe("probe", time.perf_counter() - started)
-        return RedisProbe(
+        return BackendProbe(
             True,
             "Connected",
             f"Redis {version or '(version not readable)'} at {describe(url)} answers",

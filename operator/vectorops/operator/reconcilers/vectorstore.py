@@ -13,6 +13,7 @@ from typing import Any
 
 from vectorops.operator.adapters import qdrant
 from vectorops.operator.adapters.postgres import PostgresPools
+from vectorops.operator.adapters.probe import BackendProbe
 from vectorops.operator.adapters.qdrant import ClientPool
 from vectorops.operator.adapters.redis_probe import RedisProber
 from vectorops.operator.api.conditions import ConditionStatus, ConditionType, Reason
@@ -121,30 +122,33 @@ class StoreReconciler:
     async def _probe_redis(
         ctx: Context, spec: RedisConnection, prober: RedisProber
     ) -> tuple[ConditionUpdate, dict[str, Any] | None]:
-        kind = ConditionType.REDIS.value
         try:
             url = await redis_url(spec, ctx.namespace, ctx.kube)
         except StoreProblem as e:
-            return ConditionUpdate(kind, ConditionStatus.FALSE, e.problem.reason, e.problem.message), None
-        probe = await prober.probe(url)
-        found: dict[str, Any] = {"reachable": probe.reachable}
-        if not probe.reachable:
-            return ConditionUpdate(kind, ConditionStatus.FALSE, probe.reason, probe.message), found
-        found |= {"serverVersion": probe.server_version, "latencyMs": probe.latency_ms}
-        return ConditionUpdate(kind, ConditionStatus.TRUE, Reason.CONNECTED.value, probe.message), found
+            return _unprobed(ConditionType.REDIS, e), None
+        return _probed(ConditionType.REDIS, await prober.probe(url))
 
     @staticmethod
     async def _probe_postgres(
         ctx: Context, spec: PostgresConnection, pools: PostgresPools
     ) -> tuple[ConditionUpdate, dict[str, Any] | None]:
-        kind = ConditionType.POSTGRES.value
         try:
             _, target = await postgres_target(spec, ctx.namespace, ctx.kube, pools)
         except StoreProblem as e:
-            return ConditionUpdate(kind, ConditionStatus.FALSE, e.problem.reason, e.problem.message), None
-        probe = await pools.probe(store_key(ctx.namespace, ctx.name), target)
-        found: dict[str, Any] = {"reachable": probe.reachable}
-        if not probe.reachable:
-            return ConditionUpdate(kind, ConditionStatus.FALSE, probe.reason, probe.message), found
-        found |= {"serverVersion": probe.server_version, "latencyMs": probe.latency_ms}
-        return ConditionUpdate(kind, ConditionStatus.TRUE, Reason.CONNECTED.value, probe.message), found
+            return _unprobed(ConditionType.POSTGRES, e), None
+        return _probed(ConditionType.POSTGRES, await pools.probe(store_key(ctx.namespace, ctx.name), target))
+
+
+def _unprobed(kind: ConditionType, e: StoreProblem) -> ConditionUpdate:
+    """Not probed: its connection settings could not be read (a Secret or key missing, a bad DSN)."""
+    return ConditionUpdate(kind.value, ConditionStatus.FALSE, e.problem.reason, e.problem.message)
+
+
+def _probed(kind: ConditionType, probe: BackendProbe) -> tuple[ConditionUpdate, dict[str, Any]]:
+    """The condition of a probed backend and what status.<backend> records of it."""
+    if not probe.reachable:
+        return ConditionUpdate(kind.value, ConditionStatus.FALSE, probe.reason, probe.message), {
+            "reachable": False
+        }
+    found = {"reachable": True, "serverVersion": probe.server_version, "latencyMs": probe.latency_ms}
+    return ConditionUpdate(kind.value, ConditionStatus.TRUE, Reason.CONNECTED.value, probe.message), found
