@@ -48,6 +48,17 @@ INVALID = [
         "quantization must set exactly one of scalar, product or binary",
     ),
     ("product-compression", vc(quantization={"product": {"compression": "x3"}}), 'Unsupported value: "x3"'),
+    (
+        "ingest-error-ratio-zero",
+        vc(alerts={"ingestErrorRatio": 0}),
+        "spec.alerts.ingestErrorRatio: Invalid value: 0",
+    ),
+    (
+        "ingest-error-ratio-over-one",
+        vc(alerts={"ingestErrorRatio": 1.5}),
+        "spec.alerts.ingestErrorRatio: Invalid value: 1.5",
+    ),
+    ("search-p99-zero", vc(alerts={"searchP99Seconds": 0}), "spec.alerts.searchP99Seconds: Invalid value: 0"),
     ("vectors-and-named", vc(namedVectors={"a": {"size": 3}}), "set either spec.vectors"),
     (
         "no-dimension",
