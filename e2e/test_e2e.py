@@ -91,6 +91,19 @@ def kubectl(kubeconfig: Path, *args: str, input: str | None = None) -> str:
     return proc.stdout
 
 
+def apply_list(kubeconfig: Path, ns: str, items: list[dict[str, Any]]) -> None:
+    """`kubectl apply` of several objects into `ns` in one call."""
+    kubectl(
+        kubeconfig,
+        "apply",
+        "-n",
+        ns,
+        "-f",
+        "-",
+        input=json.dumps({"apiVersion": "v1", "kind": "List", "items": items}),
+    )
+
+
 @pytest.fixture(scope="session")
 def qdrant_url() -> Iterator[str | None]:
     """E2E_QDRANT_URL (a real Qdrant, as the operator and the gateway reach it); else, on the local
@@ -197,15 +210,7 @@ def quickstart(
         *([secret(PG_SECRET, {"dsn": postgres_dsn})] if postgres_dsn else []),
         *([secret(REDIS_SECRET, {"url": redis_url})] if redis_url else []),
     ]
-    kubectl(
-        kc,
-        "apply",
-        "-n",
-        ns,
-        "-f",
-        "-",
-        input=json.dumps({"apiVersion": "v1", "kind": "List", "items": owned}),
-    )
+    apply_list(kc, ns, owned)
     qs = Quickstart(kc, ns, key, {}, logs)
     operator: subprocess.Popen[bytes] | None = None
     try:
@@ -228,15 +233,7 @@ def quickstart(
                     [sys.executable, "-m", "vectorops.cli", "operator"], env=env, stdout=out, stderr=out
                 )
         docs = quickstart_manifests(qdrant_url, postgres_dsn, redis_url, os.environ.get("E2E_MODEL_PATH"))
-        kubectl(
-            kc,
-            "apply",
-            "-n",
-            ns,
-            "-f",
-            "-",
-            input=json.dumps({"apiVersion": "v1", "kind": "List", "items": docs}),
-        )
+        apply_list(kc, ns, docs)
         # What each kind must reach. Collections are usable at once (the model declares its dimension);
         # `articles` asks for a PostgreSQL schema, so without PostgreSQL it says that is missing. The model
         # is Available where pods run (a cluster, or the DevKubelet), else RollingOut (no kubelet).

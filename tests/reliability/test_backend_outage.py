@@ -9,7 +9,9 @@ down: tests/integration/test_endpoints.py; Redis at the gateway and embedders: t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import RedisServer
 from tests.integration.conftest import Cluster, condition, secret
@@ -78,6 +80,10 @@ def test_a_qdrant_outage_is_named_contained_and_recovered(
         down.stop()
 
 
+def redis_is(reason: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda o: (condition(o, "Redis") or {}).get("reason") == reason
+
+
 def test_a_redis_outage_is_named_contained_and_recovered(
     control_plane: ControlPlane, cluster: Cluster, namespace: str, tmp_path: Path, qdrant: StandInQdrant
 ) -> None:
@@ -90,20 +96,12 @@ def test_a_redis_outage_is_named_contained_and_recovered(
         with_redis["spec"]["redis"] = {"urlSecretRef": {"name": "cache", "key": "url"}}
         cluster.apply(ns, secret("cache", url=redis.url), with_redis, collection("c0"))
         cluster.wait_for(ns, "vectorcollection", "c0", settled, timeout=60)
-        st = cluster.wait_for(
-            ns, "vectorstore", "q", lambda o: (condition(o, "Redis") or {}).get("reason") == "Connected"
-        )
+        st = cluster.wait_for(ns, "vectorstore", "q", redis_is("Connected"))
         assert st["status"]["redis"]["reachable"] is True and st["status"]["redis"]["serverVersion"]
         where = f"redis://127.0.0.1:{redis.port}/0"
 
         redis.stop()
-        st = cluster.wait_for(
-            ns,
-            "vectorstore",
-            "q",
-            lambda o: (condition(o, "Redis") or {}).get("reason") == "RedisUnreachable",
-            timeout=30,
-        )
+        st = cluster.wait_for(ns, "vectorstore", "q", redis_is("RedisUnreachable"), timeout=30)
         assert where in condition(st, "Redis")["message"]
         assert st["status"]["redis"]["reachable"] is False
         ready = condition(st)
@@ -117,13 +115,7 @@ def test_a_redis_outage_is_named_contained_and_recovered(
         assert cluster.get(ns, "vectorstore", "q")["metadata"]["resourceVersion"] == version
 
         redis.start()  # same port
-        st = cluster.wait_for(
-            ns,
-            "vectorstore",
-            "q",
-            lambda o: (condition(o, "Redis") or {}).get("reason") == "Connected",
-            timeout=30,
-        )
+        st = cluster.wait_for(ns, "vectorstore", "q", redis_is("Connected"), timeout=30)
         assert st["status"]["redis"]["reachable"] is True and "bypassed" not in condition(st)["message"]
     finally:
         assert op.stop() == 0
