@@ -133,34 +133,23 @@ def test_every_pod_template_sets_the_restricted_fields(helm: str, tmp_path: Path
 def test_a_typo_in_values_is_rejected_naming_the_key(
     helm: str, tmp_path: Path, values: dict[str, Any], key: str
 ) -> None:
-    proc = run_helm(helm, "template", "vo", str(CHART), "-f", str(values_file(tmp_path, values)), check=False)
+    proc = refused(helm, tmp_path, values)
     assert proc.returncode != 0
     assert f"additional properties '{key}' not allowed" in proc.stderr, proc.stderr
 
 
+def refused(helm: str, tmp_path: Path, values: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+    """`helm template` with `values`, expected to fail: its answer, for the assertion on the message."""
+    return run_helm(helm, "template", "vo", str(CHART), "-f", str(values_file(tmp_path, values)), check=False)
+
+
 def test_a_wrong_value_is_rejected(helm: str, tmp_path: Path) -> None:
-    proc = run_helm(
-        helm,
-        "template",
-        "vo",
-        str(CHART),
-        "-f",
-        str(values_file(tmp_path, {"rbac": {"scope": "global"}})),
-        check=False,
-    )
+    proc = refused(helm, tmp_path, {"rbac": {"scope": "global"}})
     assert proc.returncode != 0 and "scope" in proc.stderr, proc.stderr
 
 
 def test_namespaced_scope_needs_namespaces(helm: str, tmp_path: Path) -> None:
-    proc = run_helm(
-        helm,
-        "template",
-        "vo",
-        str(CHART),
-        "-f",
-        str(values_file(tmp_path, {"rbac": {"scope": "namespaced"}})),
-        check=False,
-    )
+    proc = refused(helm, tmp_path, {"rbac": {"scope": "namespaced"}})
     assert proc.returncode != 0 and "rbac.namespaces" in proc.stderr, proc.stderr
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -93,6 +94,33 @@ class CollectionHandlers:
             )
         return snapshot, grant, binding, parsed
 
+    async def _write(
+        self,
+        binding: CollectionBinding,
+        operation: str,
+        what: str,
+        write: Callable[[], Awaitable[dict[str, Any]]],
+        documents: int,
+        counted: tuple[str, ...],
+    ) -> web.Response:
+        """Run an ingest or delete within collection_request_timeout_seconds (`write()` looks the stores
+        up too, so their failure is counted), count its outcome and its documents: `documents` failed when
+        it fails, the answer's `counted` fields when it succeeds."""
+        limit = self.rt.settings.collection_request_timeout_seconds
+        try:
+            async with asyncio.timeout(limit):
+                answer = await write()
+        except DataPathError as e:
+            self._count(binding, operation, type(e).__name__, {"failed": documents})
+            return _failure(e)
+        except TimeoutError:
+            self._count(binding, operation, "timeout", {"failed": documents})
+            return _failure(
+                DataPathError(f"the {what} took over collection_request_timeout_seconds={limit:g}")
+            )
+        self._count(binding, operation, "ok", {field: answer[field] for field in counted})
+        return json_response(answer)
+
     def _count(self, binding: CollectionBinding, operation: str, outcome: str, docs: dict[str, int]) -> None:
         m = self.rt.metrics
         m.child(m.ingest_batches, binding.name, operation, outcome).inc()
@@ -129,28 +157,14 @@ class CollectionHandlers:
         except DataPathError as e:
             return _failure(e)
         embed = self.service.embedder(snapshot, route, lambda tokens: self.rt.limiter.charge(grant, tokens))
-        try:
-            async with asyncio.timeout(self.rt.settings.collection_request_timeout_seconds):
-                answer = await writes.ingest(
-                    self._context(snapshot, grant, binding),
-                    req.documents,
-                    info,
-                    embed,
-                    self.rt.settings.ingest_embed_batch,
-                )
-        except DataPathError as e:
-            self._count(binding, "upsert", type(e).__name__, {"failed": len(req.documents)})
-            return _failure(e)
-        except TimeoutError:
-            self._count(binding, "upsert", "timeout", {"failed": len(req.documents)})
-            limit = self.rt.settings.collection_request_timeout_seconds
-            return _failure(
-                DataPathError(f"the ingest took over collection_request_timeout_seconds={limit:g}")
-            )
-        self._count(
-            binding, "upsert", "ok", {"upserted": answer["upserted"], "unchanged": answer["unchanged"]}
+
+        def write() -> Awaitable[dict[str, Any]]:
+            context = self._context(snapshot, grant, binding)
+            return writes.ingest(context, req.documents, info, embed, self.rt.settings.ingest_embed_batch)
+
+        return await self._write(
+            binding, "upsert", "ingest", write, len(req.documents), ("upserted", "unchanged")
         )
-        return json_response(answer)
 
     async def delete(self, request: web.Request) -> web.Response:
         try:
@@ -161,17 +175,11 @@ class CollectionHandlers:
             return r.response
         except rq.BadRequest as e:
             return error(e.status, e.message, param=e.param)
-        try:
-            async with asyncio.timeout(self.rt.settings.collection_request_timeout_seconds):
-                answer = await writes.delete(self._context(snapshot, grant, binding), req.ids, req.filter)
-        except DataPathError as e:
-            self._count(binding, "delete", type(e).__name__, {"failed": len(req.ids or ())})
-            return _failure(e)
-        except TimeoutError:
-            self._count(binding, "delete", "timeout", {})
-            return _failure(DataPathError("the delete took over collection_request_timeout_seconds"))
-        self._count(binding, "delete", "ok", {"deleted": answer["deleted"]})
-        return json_response(answer)
+
+        def write() -> Awaitable[dict[str, Any]]:
+            return writes.delete(self._context(snapshot, grant, binding), req.ids, req.filter)
+
+        return await self._write(binding, "delete", "delete", write, len(req.ids or ()), ("deleted",))
 
     async def search(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
